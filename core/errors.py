@@ -22,3 +22,7 @@ class JobError(WhisperTuiError):
     """A job that had good input failed (download refused, decoder crashed, training diverged): exit 1."""
 
     exit_code = 1
+
+
+class Cancelled(JobError):
+    """The user stopped a running job; whatever it wrote so far is left consistent."""

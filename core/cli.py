@@ -1,0 +1,219 @@
+"""`whisper-tui <subcommand>`: a thin layer over the core modules.
+
+Progress goes to stderr as rich bars, results (paths, reports) to stdout, errors as one line on
+stderr with exit code 2 (bad usage or input) or 1 (a job that failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.errors import InputError, WhisperTuiError
+
+SUBCOMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and advice would bury our own one-line messages (env vars: no imports)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "datasets", "huggingface_hub", "faster_whisper", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class EventPrinter:
+    """Renders core events on stderr: a rich progress bar per stage, logs as dim lines."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self._progress = None
+        self._tasks: dict[str, int] = {}
+
+    def __call__(self, event) -> None:
+        from core.events import Log, Progress
+
+        if self.quiet:
+            return
+        if isinstance(event, Progress):
+            self._update(event)
+        elif isinstance(event, Log):
+            self.console.print(f"[dim]{event.message}[/dim]", highlight=False)
+
+    def _update(self, event) -> None:
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        if self._progress is None:
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                      TextColumn("{task.fields[amount]}"), TimeElapsedColumn(),
+                                      TimeRemainingColumn(), console=self.console, transient=False)
+            self._progress.start()
+        if event.stage not in self._tasks:
+            self._tasks[event.stage] = self._progress.add_task(event.stage, total=event.total, amount="")
+        if event.unit == "B":
+            amount = DownloadColumn().render(type("T", (), {"completed": event.done, "total": event.total})())
+        else:
+            amount = f"{event.done:.0f}/{event.total:.0f} {event.unit}" if event.total else f"{event.done:.0f}"
+        self._progress.update(self._tasks[event.stage], completed=event.done, total=event.total,
+                              amount=str(amount))
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def command(name: str):
+    def register(func: Callable[[argparse.Namespace], int]):
+        SUBCOMMANDS[name] = func
+        return func
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="whisper-tui", description="Teach Whisper new words, by keyboard.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("fetch", help="download a URL (yt-dlp) or copy a local file into a folder")
+    p.add_argument("source", metavar="URL_OR_FILE")
+    p.add_argument("-o", "--output", metavar="DIR", default=".", type=Path)
+
+    p = sub.add_parser("transcribe", help="draft timestamped captions with Whisper")
+    p.add_argument("source", metavar="AUDIO_OR_URL")
+    p.add_argument("-m", "--model", default=None, help="tiny.en (default), base, a directory or a Hub id")
+    p.add_argument("-o", "--output", metavar="DIR", default=".", type=Path)
+    p.add_argument("-f", "--format", default="vtt", help="vtt,srt,txt,json or all (default vtt)")
+    p.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
+    p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+    p.add_argument("--engine", default="auto", choices=["auto", "ctranslate2", "transformers"])
+    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt to bias decoding (prompt)")
+    p.add_argument("--no-words", action="store_true", help="skip word timings")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    for register in _EXTRA_PARSERS:
+        register(sub)
+    return parser
+
+
+_EXTRA_PARSERS: list[Callable] = []
+
+
+@command("fetch")
+def _fetch(args: argparse.Namespace) -> int:
+    from core.fetch import fetch
+
+    printer = EventPrinter()
+    try:
+        result = fetch(args.source, args.output, printer)
+    finally:
+        printer.close()
+    print(result.path)
+    return 0
+
+
+@command("transcribe")
+def _transcribe(args: argparse.Namespace) -> int:
+    from core import captions as caps
+    from core.fetch import fetch
+    from core.transcribe import TranscribeOptions, transcribe_file
+    from core.vocabulary import load_keywords
+
+    formats = caps.parse_formats(args.format)
+    keywords = tuple(k.term for k in load_keywords(args.keywords)) if args.keywords else ()
+    options = TranscribeOptions(engine=args.engine, language=args.language, task=args.task,
+                                beam_size=args.beam_size, keywords=keywords,
+                                word_timestamps=not args.no_words, device=args.device)
+    printer = EventPrinter()
+    try:
+        source = args.source
+        if source.lower().startswith(("http://", "https://")):
+            source = fetch(source, args.output, printer).path
+        captions = transcribe_file(Path(source), args.model, options, printer)
+    finally:
+        printer.close()
+    stem = Path(source).stem
+    for fmt in formats:
+        print(caps.write(captions, args.output / f"{stem}.{fmt}", fmt))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv or bool(os.environ.get("WHISPER_TUI_DEBUG"))
+    if not verbose:
+        _quiet_libraries()
+    _load_subcommands()
+    try:
+        if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+            return _open_tui(argv)
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return _open_tui([])
+        return SUBCOMMANDS[args.command](args)
+    except WhisperTuiError as err:
+        print(f"whisper-tui: error: {_one_line(str(err))}", file=sys.stderr)
+        if verbose:
+            raise
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("whisper-tui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the last net: never a traceback for the user unless asked
+        if verbose:
+            raise
+        print(f"whisper-tui: error: unexpected {type(err).__name__}: {_one_line(str(err))} "
+              "(run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "failed"
+
+
+def _load_subcommands() -> None:
+    """Subcommands of later pipeline stages register themselves in their own CLI modules."""
+    import importlib
+
+    for module in ("core.cli_data", "core.cli_train"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+def _open_tui(argv: list[str]) -> int:
+    try:
+        from tui.app import run_app
+    except ModuleNotFoundError as err:
+        if err.name not in ("tui.app", "tui"):
+            raise
+        raise InputError("the TUI is not built yet; use a subcommand (whisper-tui --help)") from None
+    return run_app(Path(argv[0]) if argv else None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,292 @@
+"""Audio → timestamped cues, with two engines behind one function.
+
+- `ctranslate2`: faster-whisper on a CTranslate2 model (the fast drafting path; word probabilities).
+- `transformers`: any `WhisperForConditionalGeneration` dir, including fine-tuned ones.
+`auto` picks ctranslate2 when the model has a CTranslate2 form and faster-whisper is installed.
+
+Long recordings are decoded in blocks (a few minutes each), so memory does not grow with length.
+A cue that runs into a block's end is dropped and re-transcribed from its start in the next block,
+so block seams never cut a cue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core import audio as audio_io
+from core.captions import Captions, Cue, Word
+from core.errors import Cancelled, InputError, JobError
+from core.events import Done, EventHandler, Progress, ignore
+from core.models import ResolvedModel, resolve
+
+ENGINES = ("auto", "ctranslate2", "transformers")
+SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How to transcribe. `keywords` bias decoding (faster-whisper hotwords / transformers prompt)."""
+
+    engine: str = "auto"
+    language: str | None = None
+    task: str = "transcribe"
+    beam_size: int = 5
+    keywords: tuple[str, ...] = ()
+    word_timestamps: bool = True
+    device: str = "auto"
+    block_s: float = 300.0
+    threads: int = 0  # 0: all cores
+
+
+@dataclass
+class BlockResult:
+    cues: list[Cue] = field(default_factory=list)
+    language: str | None = None
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult: ...
+
+
+def pick_device(device: str = "auto") -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def keyword_prompt(keywords: tuple[str, ...] | list[str]) -> str:
+    """The keywords as one short, natural prompt Whisper conditions on."""
+    return ", ".join(k.strip() for k in keywords if k.strip()) + "." if keywords else ""
+
+
+def _check_options(model: ResolvedModel, options: TranscribeOptions) -> None:
+    if options.engine not in ENGINES:
+        raise InputError(f"unknown engine {options.engine!r} (choose from {', '.join(ENGINES)})")
+    if options.task not in ("transcribe", "translate"):
+        raise InputError(f"unknown task {options.task!r} (transcribe or translate)")
+    if not model.multilingual and (options.language not in (None, "en") or options.task == "translate"):
+        raise InputError(f"model {model.spec} is English-only: it cannot take language "
+                         f"{options.language!r} or task {options.task!r}; use a multilingual model (base)")
+    if options.beam_size < 1:
+        raise InputError("beam size must be at least 1")
+
+
+class FasterWhisperEngine:
+    """faster-whisper (CTranslate2) on the model's CTranslate2 directory."""
+
+    name = "ctranslate2"
+
+    def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
+        from faster_whisper import WhisperModel
+
+        device = pick_device(options.device)
+        self.options = options
+        self.model = WhisperModel(
+            str(model.ct2_dir), device=device, compute_type="int8" if device == "cpu" else "float16",
+            cpu_threads=options.threads or (os.cpu_count() or 1), local_files_only=True)
+
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult:
+        opts = self.options
+        segments, info = self.model.transcribe(
+            samples, language=opts.language, task=opts.task, beam_size=opts.beam_size,
+            word_timestamps=opts.word_timestamps, hotwords=keyword_prompt(opts.keywords) or None,
+            condition_on_previous_text=True)
+        result = BlockResult(language=info.language)
+        for segment in segments:
+            words = tuple(
+                Word(offset_ms + round(w.start * 1000), offset_ms + round(w.end * 1000), w.word.strip(),
+                     round(float(w.probability), 4))
+                for w in (segment.words or ()))
+            cue = Cue(offset_ms + round(segment.start * 1000), offset_ms + round(segment.end * 1000),
+                      segment.text.strip(), words=words)
+            result.cues.append(cue)
+            on_cue(cue)
+        return result
+
+
+class TransformersEngine:
+    """transformers' own long-form generation (sequential 30 s windows with timestamp tokens)."""
+
+    name = "transformers"
+
+    def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        self.torch = torch
+        self.options = options
+        self.device = pick_device(options.device)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.processor = WhisperProcessor.from_pretrained(model.hf_dir)
+        dtype = torch.float16 if self.device == "cuda" else torch.float32
+        self.model = WhisperForConditionalGeneration.from_pretrained(model.hf_dir, dtype=dtype)
+        self.model.to(self.device).eval()
+        self.multilingual = model.multilingual
+        self.prompt_ids = None
+        if options.keywords:
+            self.prompt_ids = self.processor.get_prompt_ids(keyword_prompt(options.keywords),
+                                                            return_tensors="pt").to(self.device)
+
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult:
+        torch, opts = self.torch, self.options
+        inputs = self.processor(samples, sampling_rate=audio_io.SAMPLE_RATE, return_tensors="pt",
+                                truncation=False, padding="longest", return_attention_mask=True)
+        if inputs.input_features.shape[-1] < 3000:  # short input: pad to one 30 s window
+            inputs = self.processor(samples, sampling_rate=audio_io.SAMPLE_RATE, return_tensors="pt",
+                                    return_attention_mask=True)
+        features = inputs.input_features.to(self.device, self.model.dtype)
+        kwargs = dict(attention_mask=inputs.attention_mask.to(self.device), return_timestamps=True,
+                      return_segments=True, num_beams=opts.beam_size,
+                      return_token_timestamps=opts.word_timestamps, condition_on_prev_tokens=False)
+        if self.multilingual:
+            kwargs.update(task=opts.task, language=opts.language)
+        if self.prompt_ids is not None:
+            kwargs["prompt_ids"] = self.prompt_ids
+        with torch.inference_mode():
+            output = self.model.generate(features, **kwargs)
+        result = BlockResult(language=opts.language or ("en" if not self.multilingual else None))
+        segments = output["segments"][0] if isinstance(output, dict) else []
+        for segment in segments:
+            cue = self._cue(segment, offset_ms)
+            if cue.text:
+                result.cues.append(cue)
+                on_cue(cue)
+        return result
+
+    def _cue(self, segment: dict, offset_ms: int) -> Cue:
+        tokenizer = self.processor.tokenizer
+        tokens = [int(t) for t in segment["tokens"]]
+        text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        start = offset_ms + round(float(segment["start"]) * 1000)
+        end = offset_ms + round(float(segment["end"]) * 1000)
+        words: list[Word] = []
+        stamps = segment.get("token_timestamps")
+        if self.options.word_timestamps and stamps is not None:
+            words = _words_from_tokens(tokenizer, tokens, [float(s) for s in stamps], offset_ms, end)
+        return Cue(start, max(end, start + 1), text, words=tuple(words))
+
+
+def _words_from_tokens(tokenizer, tokens: list[int], stamps: list[float], offset_ms: int,
+                       end_ms: int) -> list[Word]:
+    """Group text tokens into words (a word starts at a token with a leading space); a word ends
+    where the token after its last one starts."""
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    pieces: list[list] = []  # [text, start_ms, end_ms]
+    for index, (token, stamp) in enumerate(zip(tokens, stamps, strict=False)):
+        if token >= eot:
+            continue
+        text = tokenizer.decode([token])
+        start = offset_ms + round(stamp * 1000)
+        end = offset_ms + round(stamps[index + 1] * 1000) if index + 1 < len(stamps) else end_ms
+        if not pieces or text.startswith(" "):
+            pieces.append([text, start, end])
+        else:
+            pieces[-1][0] += text
+            pieces[-1][2] = end
+    return [Word(start, max(end, start), text.strip(), None) for text, start, end in pieces if text.strip()]
+
+
+def load_engine(model: ResolvedModel | str | None, options: TranscribeOptions = TranscribeOptions()) -> Engine:
+    """Load a model once for many transcriptions (the TUI keeps one around)."""
+    if not isinstance(model, ResolvedModel):
+        model = resolve(model)
+    _check_options(model, options)
+    engine = options.engine
+    if engine == "auto":
+        engine = "ctranslate2" if model.ct2_dir is not None and _has_faster_whisper() else "transformers"
+    if engine == "ctranslate2":
+        if model.ct2_dir is None:
+            raise InputError(f"model {model.spec} has no CTranslate2 form; use --engine transformers "
+                             "or export it first (whisper-tui export RUN_DIR --ct2)")
+        return FasterWhisperEngine(model, options)
+    return TransformersEngine(model, options)
+
+
+def _has_faster_whisper() -> bool:
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
+               cancel: threading.Event | None = None, block_s: float | None = None) -> Captions:
+    """Transcribe an audio file block by block; progress in seconds of audio done."""
+    path = Path(path)
+    total = audio_io.duration_seconds(path)
+    block_s = float(block_s or getattr(engine, "options", TranscribeOptions()).block_s)
+    if block_s < 35:
+        raise InputError("block length must be at least 35 s (one Whisper window plus a margin)")
+    cues: list[Cue] = []
+    language = None
+    start_s = 0.0
+    on_event(Progress("transcribe", 0.0, total, "s", f"{engine.name} engine"))
+
+    def on_cue(cue: Cue) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("transcription cancelled")
+        on_event(Progress("transcribe", min(cue.end / 1000, total), total, "s"))
+
+    while start_s < total - 0.05:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("transcription cancelled")
+        samples = audio_io.load_audio(path, start_s=start_s, duration_s=block_s)
+        if samples.size == 0:
+            break
+        offset_ms = round(start_s * 1000)
+        try:
+            block = engine.run(samples, offset_ms, on_cue)
+        except (Cancelled, InputError):
+            raise
+        except Exception as err:  # engine internals: report one line, keep the traceback for -v
+            raise JobError(f"transcription failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        language = language or block.language
+        block_end_s = start_s + samples.size / audio_io.SAMPLE_RATE
+        final = block_end_s >= total - 0.05
+        kept = block.cues if final else [c for c in block.cues if c.end / 1000 <= block_end_s - SEAM_MARGIN_S]
+        cues.extend(_clip(kept, round(block_end_s * 1000), cues[-1].end if cues else 0))
+        if final:
+            break
+        next_start = kept[-1].end / 1000 if kept else block_end_s - SEAM_MARGIN_S
+        start_s = max(next_start, start_s + 1.0)  # always move forward
+    captions = Captions(cues=cues, language=language, source=None)
+    on_event(Progress("transcribe", total, total, "s"))
+    return captions
+
+
+def _clip(cues: list[Cue], limit_ms: int, floor_ms: int) -> list[Cue]:
+    """Keep timings inside the audio and in order: start ≥ previous end, end ≤ audio end."""
+    out = []
+    for cue in cues:
+        start = max(cue.start, floor_ms)
+        end = min(cue.end, limit_ms)
+        if end <= start:
+            end = start + 1 if start + 1 <= limit_ms else start
+            if end <= start:
+                continue
+        out.append(Cue(start, end, cue.text, cue.id, cue.words))
+        floor_ms = end
+    return out
+
+
+def transcribe_file(path: Path, model: str | ResolvedModel | None = None,
+                    options: TranscribeOptions = TranscribeOptions(), on_event: EventHandler = ignore,
+                    cancel: threading.Event | None = None) -> Captions:
+    """Resolve, load and transcribe in one call (what the CLI's `transcribe` does)."""
+    resolved = model if isinstance(model, ResolvedModel) else resolve(model, on_event)
+    engine = load_engine(resolved, options)
+    captions = transcribe(path, engine, on_event, cancel)
+    on_event(Done("transcribe", captions))
+    return captions
