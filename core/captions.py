@@ -254,13 +254,12 @@ def parse(text: str, fmt: str = "vtt", source: str = "<text>") -> Captions:
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     blocks = _blocks(text)
     captions = Captions()
-    if fmt == "vtt":
-        if not blocks or not blocks[0][1][0].startswith("WEBVTT"):
-            first = blocks[0][1][0] if blocks else ""
-            if "-->" in first or (blocks and len(blocks[0][1]) > 1 and "-->" in blocks[0][1][1]):
-                captions.problems.append(ParseProblem(1, "missing 'WEBVTT' header"))
-            else:
-                raise InputError(f"{source}: not a WebVTT file (no 'WEBVTT' header)")
+    if fmt == "vtt" and (not blocks or not blocks[0][1][0].startswith("WEBVTT")):
+        first = blocks[0][1][0] if blocks else ""
+        if "-->" in first or (blocks and len(blocks[0][1]) > 1 and "-->" in blocks[0][1][1]):
+            captions.problems.append(ParseProblem(1, "missing 'WEBVTT' header"))
+        else:
+            raise InputError(f"{source}: not a WebVTT file (no 'WEBVTT' header)")
     good: list[list[str]] = []
     for number, lines in blocks:
         item = _cue_from_block(number, lines, fmt)
@@ -300,10 +299,7 @@ def read(path: Path, fmt: str | None = None) -> Captions:
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     raw = path.read_bytes()
     text = _decode(raw, str(path))
-    if fmt == "json":
-        captions = from_json(text, str(path))
-    else:
-        captions = parse(text, fmt, str(path))
+    captions = from_json(text, str(path)) if fmt == "json" else parse(text, fmt, str(path))
     captions.source = path
     return captions
 

@@ -53,8 +53,14 @@ class EventPrinter:
             self.console.print(f"[dim]{event.message}[/dim]", highlight=False)
 
     def _update(self, event) -> None:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         if self._progress is None:
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),

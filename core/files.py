@@ -33,12 +33,23 @@ def ensure_writable_dir(directory: Path) -> Path:
     return directory
 
 
+def _default_mode(existing: Path) -> int:
+    """The replaced file's mode, else what a plain open() would give (mkstemp makes 0600 files)."""
+    try:
+        return existing.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temp file in the same folder, fsync, then rename over it."""
     path = Path(path)
     ensure_writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _default_mode(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -251,7 +251,8 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
         except (Cancelled, InputError):
             raise
         except Exception as err:  # engine internals: report one line, keep the traceback for -v
-            raise JobError(f"transcription failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            raise JobError(f"transcription failed ({type(err).__name__}: {first_line})") from err
         language = language or block.language
         block_end_s = start_s + samples.size / audio_io.SAMPLE_RATE
         final = block_end_s >= total - 0.05

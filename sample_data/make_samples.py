@@ -1,0 +1,271 @@
+"""Regenerate the synthetic sample recordings, their captions and keywords.txt.
+
+Run from the repository root:  python sample_data/make_samples.py
+
+Every sentence is synthesised on its own with espeak-ng from its *spoken* form (how a person would say
+"Mixtral 8x7B"), trimmed of the silence around it, and joined to the others with short pauses. The
+captions carry the *written* form ("Mixtral 8x7B"), one cue per sentence, with the exact start and end
+of that sentence in integer milliseconds. Needs espeak-ng and ffmpeg on PATH; the output is the same
+on every run with the same espeak-ng and ffmpeg versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script, the repository root is not on sys.path
+    sys.path.insert(0, str(REPO))
+
+from core.captions import Captions, Cue, write  # noqa: E402
+
+# --------------------------------------------------------------------------- voices
+
+
+@dataclass(frozen=True)
+class Voice:
+    """An espeak-ng voice (language plus optional +variant), its speed in words/min and word gap."""
+
+    name: str
+    speed: int = 160
+    word_gap: int = 2  # extra pause between words, in units of 10 ms
+
+    def command(self, text: str, wav: Path) -> list[str]:
+        return ["espeak-ng", "-v", self.name, "-s", str(self.speed), "-g", str(self.word_gap),
+                "-w", str(wav), text]
+
+
+# train alternates two voices sentence by sentence: espeak-ng's US English male voice and its "f5"
+# female variant. (Beware: espeak-ng 1.51 silently ignores a variant on "en-gb" -- "en-gb+f3" is plain
+# en-gb -- while "en+f3" or "en-us+f3" do apply it. The British female variants also scored worse.)
+TRAIN_VOICES = (Voice("en-us", 160), Voice("en-us+f5", 160))
+# validation is spoken by a voice train never uses: British "received pronunciation" English rendered by
+# espeak-ng's Klatt synthesiser (a different synthesis method, not just a different pitch)
+VALIDATION_VOICES = (Voice("en-gb-x-rp+klatt", 160),)
+# control (plain English) uses the two train voices, alternating the same way, so a change there is
+# forgetting, not a new voice
+CONTROL_VOICES = TRAIN_VOICES
+
+# --------------------------------------------------------------------------- words
+
+# (written, spoken): the captions show the written form, espeak-ng is given the spoken one
+SPOKEN_FORMS: tuple[tuple[str, str], ...] = (
+    ("Mixtral 8x7B", "Mixtral eight by seven B"),
+    ("Llama 70B", "Llama seventy B"),
+    ("Phi-2", "fie two"),
+    ("Trelis", "trellis"),
+    ("safetensors", "safe tensors"),
+    ("OpenChat", "open chat"),
+    ("MMLU", "M M L U"),
+    ("LoRA", "lora"),
+    ("GGUF", "G G U F"),
+    ("Unsloth", "un sloth"),
+)
+
+# keywords.txt: "Term" or "Term = misheard, forms". The two mis-hearings listed are guesses a person
+# would make up front (a dictionary word that sounds the same, a split compound), not model output.
+KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Mixtral 8x7B", ()),
+    ("Llama 70B", ()),
+    ("Phi-2", ()),
+    ("Trelis", ("Trellis",)),
+    ("safetensors", ("safe tensors",)),
+    ("OpenChat", ()),
+    ("MMLU", ()),
+    ("LoRA", ()),
+    ("GGUF", ()),
+    ("Unsloth", ()),
+)
+
+TRAIN = (
+    "Welcome back to the show, where today we compare Mixtral 8x7B, Llama 70B and the tiny Phi-2.",
+    "I spent the week fine tuning OpenChat with a LoRA adapter, and it went well.",
+    "Our friends at Trelis explain why safetensors files are safer to load.",
+    "On MMLU, Mixtral 8x7B beats Llama 70B with far less compute per token.",
+    "Phi-2 runs on a laptop once you convert it to GGUF.",
+    "With Unsloth, fine tuning OpenChat took half the memory and half the time.",
+    "The Trelis video shows how to merge a LoRA back into the base model.",
+    "Always download safetensors or GGUF files, because pickle files can hide code.",
+    "A GGUF build of Llama 70B still needs about forty gigabytes of memory.",
+    "Remember that MMLU is a multiple choice test, so it is not the whole story.",
+    "Sadly, Unsloth cannot train Mixtral 8x7B on a single card yet.",
+    "Trelis also sells scripts that fine tune Phi-2 with LoRA.",
+    "OpenChat reached a surprising MMLU score for such a small model.",
+    "The Llama 70B weights come as safetensors shards of a few gigabytes each.",
+    "Unsloth can export straight to GGUF, and OpenChat works well that way.",
+    "In the Trelis newsletter, Phi-2 beat several older models on MMLU.",
+    "To wrap up, save your LoRA as safetensors with Unsloth, and try Mixtral 8x7B.",
+)
+
+VALIDATION = (
+    "In this week's news, Mixtral 8x7B gets a new rival from the Llama 70B family.",
+    "The Trelis team showed that a short LoRA run can fix names the model keeps missing.",
+    "Microsoft says Phi-2 matches much larger models on MMLU.",
+    "You can find OpenChat as GGUF files and as safetensors on the hub.",
+    "With Unsloth, even Llama 70B can be fine tuned on one large card.",
+    "My favorite Trelis tutorial converts Phi-2 to GGUF in three short steps.",
+    "The MMLU table puts Mixtral 8x7B just above OpenChat.",
+    "Keep the LoRA weights from Unsloth in safetensors, and test them before you ship.",
+)
+
+CONTROL = (
+    "This morning I walked the dog to the park and then stopped at the bakery for fresh bread.",
+    "The weather was cold and windy, so we stayed inside and played cards by the fire.",
+    "My neighbor is painting his kitchen a pale shade of green, and he asked me to help.",
+    "On Saturday the market opens early, and the best apples are gone before nine.",
+    "She forgot her umbrella on the train, but a kind stranger ran after her with it.",
+    "We had soup and warm rolls for dinner, and my brother washed the dishes afterwards.",
+    "The library closes at six, so I returned my books on the way home from work.",
+    "Next summer we hope to rent a small cabin by the lake and go fishing every day.",
+)
+
+# --------------------------------------------------------------------------- audio
+
+GAPS_MS = (400, 350, 450, 500, 380, 470)  # pause after each sentence, cycled (deterministic)
+LEAD_MS = 300  # silence before the first sentence
+TAIL_MS = 500  # silence after the last sentence
+PAD_BEFORE_MS = 20  # silence kept in front of the first sound of a sentence
+PAD_AFTER_MS = 40  # silence kept after its last sound
+THRESHOLD = 0.004  # |sample| above this fraction of the sentence's peak counts as sound (about -48 dB)
+PEAK = 0.8  # every sentence is scaled to this peak so the two train voices are equally loud
+
+
+def spoken(text: str) -> str:
+    """The text espeak-ng reads: each written keyword replaced by how it is said."""
+    for written, said in SPOKEN_FORMS:
+        text = text.replace(written, said)
+    return text
+
+
+def synthesise(voice: Voice, text: str, workdir: Path) -> tuple[np.ndarray, int]:
+    """One sentence through espeak-ng → (float32 samples peak-normalised to PEAK, sample rate)."""
+    wav = workdir / "sentence.wav"
+    subprocess.run(voice.command(text, wav), check=True, stdout=subprocess.DEVNULL)
+    samples, rate = sf.read(wav, dtype="float32", always_2d=False)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak == 0.0:
+        raise RuntimeError(f"espeak-ng produced silence for {text!r}")
+    return samples * (PEAK / peak), rate
+
+
+def trim(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Cut the silence around a sentence, keeping a few ms of it on each side (never any sound)."""
+    loud = np.flatnonzero(np.abs(samples) > THRESHOLD * float(np.max(np.abs(samples))))
+    first = max(0, int(loud[0]) - PAD_BEFORE_MS * rate // 1000)
+    last = min(len(samples), int(loud[-1]) + 1 + PAD_AFTER_MS * rate // 1000)
+    return samples[first:last]
+
+
+def build(sentences: tuple[str, ...], voices: tuple[Voice, ...], workdir: Path) -> tuple[np.ndarray, int,
+                                                                                          list[Cue]]:
+    """Synthesise and join the sentences (voices taken in turn) → (samples, rate, one cue each)."""
+    pieces: list[np.ndarray] = []
+    cues: list[Cue] = []
+    rate = 0
+    position = 0  # in samples
+
+    def silence(ms: int) -> np.ndarray:
+        return np.zeros(ms * rate // 1000, dtype=np.float32)
+
+    for index, text in enumerate(sentences):
+        audio, this_rate = synthesise(voices[index % len(voices)], spoken(text), workdir)
+        if rate == 0:
+            rate = this_rate
+            pieces.append(silence(LEAD_MS))
+            position = len(pieces[0])
+        elif this_rate != rate:
+            raise RuntimeError(f"espeak-ng changed sample rate ({rate} → {this_rate})")
+        audio = trim(audio, rate)
+        start_ms = round(position * 1000 / rate)
+        end_ms = round((position + len(audio)) * 1000 / rate)
+        cues.append(Cue(start=start_ms, end=end_ms, text=text))
+        gap = silence(TAIL_MS if index == len(sentences) - 1 else GAPS_MS[index % len(GAPS_MS)])
+        pieces += [audio, gap]
+        position += len(audio) + len(gap)
+    return np.concatenate(pieces), rate, cues
+
+
+def encode_mp3(samples: np.ndarray, rate: int, target: Path, workdir: Path) -> None:
+    """Write 16 kHz mono 32 kb/s MP3 without tags or encoder-version metadata that would vary."""
+    wav = workdir / "joined.wav"
+    sf.write(wav, samples, rate, subtype="PCM_16")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav),
+         "-ar", "16000", "-ac", "1", "-codec:a", "libmp3lame", "-b:a", "32k",
+         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact", "-id3v2_version", "0",
+         str(target)],
+        check=True,
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def count(term: str, text: str) -> int:
+    """Occurrences of a keyword as a whole token sequence (not inside a longer word)."""
+    return len(re.findall(rf"(?<![\w-]){re.escape(term)}(?![\w-])", text))
+
+
+def check_keywords() -> None:
+    """Each keyword ≥ 4 times in train (in both voices), ≥ 2 in validation, never in control."""
+    problems = []
+    for term, _ in KEYWORDS:
+        per_voice = [sum(count(term, s) for s in TRAIN[i::len(TRAIN_VOICES)]) for i in range(len(TRAIN_VOICES))]
+        if sum(per_voice) < 4 or min(per_voice) < 1:
+            problems.append(f"{term}: {per_voice} times in train (per voice)")
+        if sum(count(term, s) for s in VALIDATION) < 2:
+            problems.append(f"{term}: fewer than 2 times in validation")
+        if any(count(term, s) for s in CONTROL):
+            problems.append(f"{term}: appears in control")
+    if set(TRAIN) & set(VALIDATION):
+        problems.append("a validation sentence is also in train")
+    if problems:
+        raise SystemExit("keyword coverage:\n  " + "\n  ".join(problems))
+
+
+def keywords_text() -> str:
+    lines = [term + (" = " + ", ".join(misheard) if misheard else "") for term, misheard in KEYWORDS]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="output folder (default: sample_data/)")
+    args = parser.parse_args(argv)
+    for tool in ("espeak-ng", "ffmpeg"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} is not installed", file=sys.stderr)
+            return 2
+    check_keywords()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sets = {"train": (TRAIN, TRAIN_VOICES), "validation": (VALIDATION, VALIDATION_VOICES),
+            "control": (CONTROL, CONTROL_VOICES)}
+    with tempfile.TemporaryDirectory(prefix="make_samples.") as tmp:
+        for name, (sentences, voices) in sets.items():
+            samples, rate, cues = build(sentences, voices, Path(tmp))
+            encode_mp3(samples, rate, args.out / f"{name}.mp3", Path(tmp))
+            write(Captions(cues=cues, language="en"), args.out / f"{name}.vtt")
+            longest = max(c.duration for c in cues) / 1000
+            shortest = min(c.duration for c in cues) / 1000
+            print(f"{name}: {len(samples) / rate:.1f} s, {len(cues)} cues ({shortest:.1f}-{longest:.1f} s), "
+                  f"voices {', '.join(v.name for v in voices)}")
+    (args.out / "keywords.txt").write_text(keywords_text(), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
