@@ -10,11 +10,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputError, WhisperTuiError
-
-SUBCOMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
 def _quiet_libraries() -> None:
@@ -82,12 +81,13 @@ class EventPrinter:
             self._progress = None
 
 
-def command(name: str):
-    def register(func: Callable[[argparse.Namespace], int]):
-        SUBCOMMANDS[name] = func
-        return func
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: how it parses its arguments and the function that runs it (returns exit code)."""
 
-    return register
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,15 +98,44 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="whisper-tui", description="Teach Whisper new words, by keyboard.")
+    parser = _Parser(prog="whisper-tui", description="Teach Whisper new words, by keyboard. "
+                     "Without a subcommand, opens the workbench on WORKSPACE.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name, subcommand in SUBCOMMANDS.items():
+        subcommand.add_arguments(sub.add_parser(name, help=subcommand.help))
+    return parser
 
-    p = sub.add_parser("fetch", help="download a URL (yt-dlp) or copy a local file into a folder")
+
+def _run_job(job: Callable[[EventPrinter], object]) -> object:
+    """Run a job with a progress printer that is always closed, even on errors."""
+    printer = EventPrinter()
+    try:
+        return job(printer)
+    finally:
+        printer.close()
+
+
+# ---------------------------------------------------------------------------- fetch
+
+
+def _fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="URL_OR_FILE")
     p.add_argument("-o", "--output", metavar="DIR", default=".", type=Path)
 
-    p = sub.add_parser("transcribe", help="draft timestamped captions with Whisper")
+
+def _fetch(args: argparse.Namespace) -> int:
+    from core.fetch import fetch
+
+    result = _run_job(lambda printer: fetch(args.source, args.output, printer))
+    print(result.path)
+    return 0
+
+
+# ---------------------------------------------------------------------------- transcribe
+
+
+def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="AUDIO_OR_URL")
     p.add_argument("-m", "--model", default=None, help="tiny.en (default), base, a directory or a Hub id")
     p.add_argument("-o", "--output", metavar="DIR", default=".", type=Path)
@@ -119,31 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-words", action="store_true", help="skip word timings")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    for register in _EXTRA_PARSERS:
-        register(sub)
-    return parser
 
-
-_EXTRA_PARSERS: list[Callable] = []
-
-
-@command("fetch")
-def _fetch(args: argparse.Namespace) -> int:
-    from core.fetch import fetch
-
-    printer = EventPrinter()
-    try:
-        result = fetch(args.source, args.output, printer)
-    finally:
-        printer.close()
-    print(result.path)
-    return 0
-
-
-@command("transcribe")
 def _transcribe(args: argparse.Namespace) -> int:
     from core import captions as caps
-    from core.fetch import fetch
+    from core.fetch import fetch, is_url
     from core.transcribe import TranscribeOptions, transcribe_file
     from core.vocabulary import load_keywords
 
@@ -152,18 +160,21 @@ def _transcribe(args: argparse.Namespace) -> int:
     options = TranscribeOptions(engine=args.engine, language=args.language, task=args.task,
                                 beam_size=args.beam_size, keywords=keywords,
                                 word_timestamps=not args.no_words, device=args.device)
-    printer = EventPrinter()
-    try:
-        source = args.source
-        if source.lower().startswith(("http://", "https://")):
-            source = fetch(source, args.output, printer).path
-        captions = transcribe_file(Path(source), args.model, options, printer)
-    finally:
-        printer.close()
-    stem = Path(source).stem
+
+    def job(printer: EventPrinter):
+        source = Path(fetch(args.source, args.output, printer).path) if is_url(args.source) else Path(args.source)
+        return source, transcribe_file(source, args.model, options, printer)
+
+    source, captions = _run_job(job)
     for fmt in formats:
-        print(caps.write(captions, args.output / f"{stem}.{fmt}", fmt))
+        print(caps.write(captions, args.output / f"{source.stem}.{fmt}", fmt))
     return 0
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "fetch": Subcommand("download a URL (yt-dlp) or copy a local file into a folder", _fetch_arguments, _fetch),
+    "transcribe": Subcommand("draft timestamped captions with Whisper", _transcribe_arguments, _transcribe),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,14 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "-v" in argv or "--verbose" in argv or bool(os.environ.get("WHISPER_TUI_DEBUG"))
     if not verbose:
         _quiet_libraries()
-    _load_subcommands()
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
             return _open_tui(argv)
         args = build_parser().parse_args(argv)
         if args.command is None:
             return _open_tui([])
-        return SUBCOMMANDS[args.command](args)
+        return SUBCOMMANDS[args.command].run(args)
     except WhisperTuiError as err:
         print(f"whisper-tui: error: {_one_line(str(err))}", file=sys.stderr)
         if verbose:
@@ -197,18 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "failed"
-
-
-def _load_subcommands() -> None:
-    """Subcommands of later pipeline stages register themselves in their own CLI modules."""
-    import importlib
-
-    for module in ("core.cli_data", "core.cli_train"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
 
 
 def _open_tui(argv: list[str]) -> int:

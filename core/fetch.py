@@ -92,6 +92,11 @@ def _safe_suffix(path: Path) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
 
 
+def is_url(source: str) -> bool:
+    """True for the sources `fetch` downloads (http/https), False for everything else."""
+    return urlsplit(source.strip()).scheme.lower() in ("http", "https") if source.isprintable() else False
+
+
 def _classify(source: str) -> str | Path:
     """An http(s) URL string, or an existing local file; anything else is an InputError saying what works."""
     text = source.strip()
