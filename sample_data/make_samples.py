@@ -51,7 +51,7 @@ class Voice:
 TRAIN_VOICES = (Voice("en-us", 160), Voice("en-us+f5", 160))
 # validation is spoken by a voice train never uses: British "received pronunciation" English rendered by
 # espeak-ng's Klatt synthesiser (a different synthesis method, not just a different pitch)
-VALIDATION_VOICES = (Voice("en-gb-x-rp+klatt", 160),)
+VALIDATION_VOICES = (Voice("en-gb-x-rp+klatt", 150),)
 # control (plain English) uses the two train voices, alternating the same way, so a change there is
 # forgetting, not a new voice
 CONTROL_VOICES = TRAIN_VOICES
@@ -98,10 +98,10 @@ TRAIN = (
     "Always download safetensors or GGUF files, because pickle files can hide code.",
     "A GGUF build of Llama 70B still needs about forty gigabytes of memory.",
     "Remember that MMLU is a multiple choice test, so it is not the whole story.",
-    "Sadly, Unsloth cannot train Mixtral 8x7B on a single card yet.",
-    "Trelis also sells scripts that fine tune Phi-2 with LoRA.",
+    "Right now, Unsloth cannot train Mixtral 8x7B on a single card.",
+    "Trelis also explains how to fine tune Phi-2 with LoRA.",
     "OpenChat reached a surprising MMLU score for such a small model.",
-    "The Llama 70B weights come as safetensors shards of a few gigabytes each.",
+    "The Llama 70B weights are split into many safetensors files.",
     "Unsloth can export straight to GGUF, and OpenChat works well that way.",
     "In the Trelis newsletter, Phi-2 beat several older models on MMLU.",
     "To wrap up, save your LoRA as safetensors with Unsloth, and try Mixtral 8x7B.",
@@ -119,7 +119,7 @@ VALIDATION = (
 )
 
 CONTROL = (
-    "This morning I walked the dog to the park and then stopped at the bakery for fresh bread.",
+    "This morning I walked the dog to the park and then stopped at the bakery for a loaf of bread.",
     "The weather was cold and windy, so we stayed inside and played cards by the fire.",
     "My neighbor is painting his kitchen a pale shade of green, and he asked me to help.",
     "On Saturday the market opens early, and the best apples are gone before nine.",
@@ -138,6 +138,7 @@ PAD_BEFORE_MS = 20  # silence kept in front of the first sound of a sentence
 PAD_AFTER_MS = 40  # silence kept after its last sound
 THRESHOLD = 0.004  # |sample| above this fraction of the sentence's peak counts as sound (about -48 dB)
 PEAK = 0.8  # every sentence is scaled to this peak so the two train voices are equally loud
+MAX_CUE_MS = 30_000  # Whisper sees at most 30 s at once; a cue must fit in one window
 
 
 def spoken(text: str) -> str:
@@ -166,9 +167,21 @@ def trim(samples: np.ndarray, rate: int) -> np.ndarray:
     return samples[first:last]
 
 
-def build(sentences: tuple[str, ...], voices: tuple[Voice, ...], workdir: Path) -> tuple[np.ndarray, int,
-                                                                                          list[Cue]]:
-    """Synthesise and join the sentences (voices taken in turn) → (samples, rate, one cue each)."""
+@dataclass
+class Recording:
+    """Joined sentences: mono float32 samples at `rate` Hz and one cue per sentence."""
+
+    samples: np.ndarray
+    rate: int
+    cues: list[Cue]
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.rate
+
+
+def build(sentences: tuple[str, ...], voices: tuple[Voice, ...], workdir: Path) -> Recording:
+    """Synthesise the sentences (voices taken in turn) and join them with pauses, one cue each."""
     pieces: list[np.ndarray] = []
     cues: list[Cue] = []
     rate = 0
@@ -188,11 +201,13 @@ def build(sentences: tuple[str, ...], voices: tuple[Voice, ...], workdir: Path) 
         audio = trim(audio, rate)
         start_ms = round(position * 1000 / rate)
         end_ms = round((position + len(audio)) * 1000 / rate)
+        if end_ms - start_ms >= MAX_CUE_MS:
+            raise RuntimeError(f"sentence longer than {MAX_CUE_MS} ms: {text!r}")
         cues.append(Cue(start=start_ms, end=end_ms, text=text))
         gap = silence(TAIL_MS if index == len(sentences) - 1 else GAPS_MS[index % len(GAPS_MS)])
         pieces += [audio, gap]
         position += len(audio) + len(gap)
-    return np.concatenate(pieces), rate, cues
+    return Recording(np.concatenate(pieces), rate, cues)
 
 
 def encode_mp3(samples: np.ndarray, rate: int, target: Path, workdir: Path) -> None:
@@ -256,14 +271,16 @@ def main(argv: list[str] | None = None) -> int:
             "control": (CONTROL, CONTROL_VOICES)}
     with tempfile.TemporaryDirectory(prefix="make_samples.") as tmp:
         for name, (sentences, voices) in sets.items():
-            samples, rate, cues = build(sentences, voices, Path(tmp))
-            encode_mp3(samples, rate, args.out / f"{name}.mp3", Path(tmp))
-            write(Captions(cues=cues, language="en"), args.out / f"{name}.vtt")
-            longest = max(c.duration for c in cues) / 1000
-            shortest = min(c.duration for c in cues) / 1000
-            print(f"{name}: {len(samples) / rate:.1f} s, {len(cues)} cues ({shortest:.1f}-{longest:.1f} s), "
-                  f"voices {', '.join(v.name for v in voices)}")
+            recording = build(sentences, voices, Path(tmp))
+            encode_mp3(recording.samples, recording.rate, args.out / f"{name}.mp3", Path(tmp))
+            write(Captions(cues=recording.cues, language="en"), args.out / f"{name}.vtt")
+            lengths = [c.duration / 1000 for c in recording.cues]
+            print(f"{name}: {recording.seconds:.1f} s, {len(lengths)} cues of {min(lengths):.1f}-"
+                  f"{max(lengths):.1f} s, voices {', '.join(v.name for v in voices)}")
     (args.out / "keywords.txt").write_text(keywords_text(), encoding="utf-8")
+    for term, _ in KEYWORDS:
+        print(f"  {term:<14} train {sum(count(term, s) for s in TRAIN)}, "
+              f"validation {sum(count(term, s) for s in VALIDATION)}")
     return 0
 
 
