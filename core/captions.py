@@ -1,23 +1,48 @@
-"""Cues and captions: read and write VTT / SRT / TXT / JSON exactly, in integer milliseconds.
+"""Cues and captions: read, write, validate and edit them, exactly, in integer milliseconds.
 
 Times are integers (ms) everywhere so that a read → write → read round trip is exact; seconds as
 floats appear only at the edges (JSON, engines).
+
+Cue text is kept on ONE line with single spaces (`clean_text`): a training row is one line, Whisper's
+own writers emit one line per segment, and a blank line inside a cue would end the block. Reading
+joins a multi-line cue with spaces. Valid cue text is therefore exactly `clean_text(text) == text`:
+stripped, no line breaks or runs of whitespace, and no `-->` (which would start a new cue; writers
+turn it into `->`, as openai-whisper does).
+
+Reading never drops anything silently: each block that cannot be read is a ParseProblem (severity
+"error") with its 1-based line; what could be read but is not clean WebVTT/SRT (an arrow typo, SRT
+text in a .vtt file, a missing blank line) is read anyway and reported as a "warning" problem.
+
+Editing is a list of small command objects (EditOp) run through an EditSession with unlimited
+undo/redo; every op reduces to one Splice, whose inverse is again a Splice. Saving keeps a ring of
+backups in `captions/.history/`; an autosave sidecar (JSON, so word timings survive) guards a crash.
 """
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import io
 import json
+import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import webvtt
 
 from core.errors import InputError
-from core.files import atomic_write_text
+from core.files import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("vtt", "srt", "txt", "json")
+MAX_CUE_MS = 30_000  # Whisper sees 30 s windows: a longer cue cannot become one training row
+MAX_CPS = 20.0  # reading speed beyond which a cue is probably mistimed or mistyped
+BACKUPS_KEPT = 20
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -32,13 +57,18 @@ class Word:
 
 @dataclass(frozen=True)
 class Cue:
-    """A caption cue: [start, end) in integer milliseconds, its text, an id, optional word timings."""
+    """A caption cue: [start, end) in integer milliseconds, its text, an id, optional word timings.
+
+    `settings` is the WebVTT cue settings text after the end time (`align:start`), kept so that saving
+    an edited file does not lose the user's layout.
+    """
 
     start: int
     end: int
     text: str
     id: str = ""
     words: tuple[Word, ...] = ()
+    settings: str = ""
 
     @property
     def duration(self) -> int:
@@ -55,11 +85,14 @@ class Cue:
 
 @dataclass(frozen=True)
 class ParseProblem:
-    """A cue block that could not be read, with the 1-based line where the block starts."""
+    """Something reading found wrong, at a 1-based line: an unreadable block ("error") or a block read
+    despite not being clean WebVTT/SRT ("warning")."""
 
     line: int
     message: str
     block: str = ""
+    code: str = "parse"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -67,12 +100,20 @@ class ParseProblem:
 
 @dataclass
 class Captions:
-    """An ordered list of cues plus what reading them found wrong."""
+    """An ordered list of cues plus what reading them found wrong.
+
+    `cue_lines[i]` is the 1-based line of cue i's timing line in the file it was read from (empty when
+    the cues did not come from a VTT/SRT file); `header` holds the WEBVTT header block and the
+    STYLE/REGION/NOTE blocks before the first cue, written back unchanged (NOTE blocks between cues
+    are comments and are not kept).
+    """
 
     cues: list[Cue] = field(default_factory=list)
     language: str | None = None
     problems: list[ParseProblem] = field(default_factory=list)
     source: Path | None = None
+    cue_lines: list[int] = field(default_factory=list)
+    header: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.cues)
@@ -82,9 +123,17 @@ class Captions:
         return " ".join(c.text.strip() for c in self.cues if c.text.strip())
 
 
+def clean_text(text: str) -> str:
+    """Text as a cue keeps it: one line, single spaces, no `-->` (see the module docstring)."""
+    text = " ".join(text.split())
+    while "-->" in text:
+        text = text.replace("-->", "->")
+    return text
+
+
 # ---------------------------------------------------------------------------- timestamps
 
-_TS = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]\d)[.,](\d{3})$")
+_TS = re.compile(r"^(?:([0-9]+):)?([0-5]?[0-9]):([0-5][0-9])([.,])([0-9]{3})$")
 
 
 def format_timestamp(ms: int, always_include_hours: bool = False, decimal_marker: str = ".") -> str:
@@ -103,63 +152,68 @@ def parse_timestamp(text: str) -> int:
     match = _TS.match(text.strip())
     if not match:
         raise ValueError(f"bad timestamp {text.strip()!r}")
-    hours, minutes, seconds, millis = match.groups()
+    hours, minutes, seconds, _marker, millis = match.groups()
     return ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(millis)
 
 
 # ---------------------------------------------------------------------------- writing
 
 
-def _clean_line(text: str) -> str:
-    """Cue text on one line: a blank line inside a cue would end the block in VTT/SRT."""
-    return " ".join(text.split())
+def _timing_line(cue: Cue, srt: bool) -> str:
+    start = format_timestamp(cue.start, always_include_hours=srt, decimal_marker="," if srt else ".")
+    end = format_timestamp(cue.end, always_include_hours=srt, decimal_marker="," if srt else ".")
+    settings = "" if srt else clean_text(cue.settings)
+    return f"{start} --> {end}" + (f" {settings}" if settings else "")
 
 
-def to_vtt(cues: list[Cue]) -> str:
-    out = ["WEBVTT", ""]
+def to_vtt(cues: Sequence[Cue], header: Sequence[str] = ()) -> str:
+    """openai-whisper's VTT (`WEBVTT`, `MM:SS.mmm` unless hours), plus ids, settings and our header."""
+    head = list(header) if header and header[0].lstrip().startswith("WEBVTT") else ["WEBVTT"]
+    out = ["\n\n".join(head), ""]
     for cue in cues:
-        if cue.id:
-            out.append(_clean_line(cue.id))
-        out.append(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}")
-        out.append(_clean_line(cue.text))
-        out.append("")
+        if clean_text(cue.id):
+            out.append(clean_text(cue.id))
+        out += [_timing_line(cue, srt=False), clean_text(cue.text), ""]
     return "\n".join(out) + ("\n" if cues else "")
 
 
-def to_srt(cues: list[Cue]) -> str:
+def to_srt(cues: Sequence[Cue]) -> str:
+    """openai-whisper's SRT: numbered from 1, `HH:MM:SS,mmm`; ids and settings have no place in SRT."""
     out = []
     for index, cue in enumerate(cues, start=1):
-        start = format_timestamp(cue.start, always_include_hours=True, decimal_marker=",")
-        end = format_timestamp(cue.end, always_include_hours=True, decimal_marker=",")
-        out += [str(index), f"{start} --> {end}", _clean_line(cue.text), ""]
+        out += [str(index), _timing_line(cue, srt=True), clean_text(cue.text), ""]
     return "\n".join(out) + ("\n" if cues else "")
 
 
-def to_txt(cues: list[Cue]) -> str:
-    return "".join(_clean_line(cue.text) + "\n" for cue in cues)
+def to_txt(cues: Sequence[Cue]) -> str:
+    return "".join(clean_text(cue.text) + "\n" for cue in cues)
 
 
 def to_json(captions: Captions) -> str:
-    """openai-whisper's result dict: text, segments (seconds), language; plus words when known."""
+    """openai-whisper's result dict: text, segments (seconds), language; plus words, ids, settings."""
     segments = []
     for index, cue in enumerate(captions.cues):
         segment: dict = {"id": index, "start": cue.start / 1000, "end": cue.end / 1000, "text": cue.text}
         if cue.id:
             segment["cue_id"] = cue.id
+        if cue.settings:
+            segment["settings"] = cue.settings
         if cue.words:
             segment["words"] = [
                 {"word": w.text, "start": w.start / 1000, "end": w.end / 1000, "probability": w.probability}
                 for w in cue.words
             ]
         segments.append(segment)
-    result = {"text": captions.text, "segments": segments, "language": captions.language}
+    result: dict = {"text": captions.text, "segments": segments, "language": captions.language}
+    if captions.header:
+        result["vtt_header"] = list(captions.header)
     return json.dumps(result, ensure_ascii=False, indent=2) + "\n"
 
 
 def render(captions: Captions, fmt: str) -> str:
     """Captions as the text of one of FORMATS."""
     if fmt == "vtt":
-        return to_vtt(captions.cues)
+        return to_vtt(captions.cues, captions.header)
     if fmt == "srt":
         return to_srt(captions.cues)
     if fmt == "txt":
@@ -169,11 +223,13 @@ def render(captions: Captions, fmt: str) -> str:
     raise InputError(f"unknown caption format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
+def _format_of(path: Path, fmt: str | None) -> str:
+    return (fmt or Path(path).suffix.lstrip(".")).lower()
+
+
 def write(captions: Captions, path: Path, fmt: str | None = None) -> Path:
     """Write atomically; the format comes from `fmt` or the file's extension."""
-    path = Path(path)
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    return atomic_write_text(path, render(captions, fmt))
+    return atomic_write_text(Path(path), render(captions, _format_of(path, fmt)))
 
 
 def parse_formats(spec: str) -> list[str]:
@@ -186,9 +242,13 @@ def parse_formats(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-# ---------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------- reading VTT / SRT
 
-_ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)(.*)$")
+# A timing line: start, an arrow (`-->`, or a typo of it: `->`, `--->`, `—>`, `=>`), end, settings.
+_TIMING = re.compile(r"^\s*(?P<start>\S+?)\s*(?P<arrow>-->|[-–—=]+>)\s*(?P<end>\S+?)(?:\s+(?P<settings>.*?))?\s*$")
+_LOOSE_TIMING = re.compile(r"^\s*[0-9][0-9:.,]*\s*[-–—=]+>")  # a typo'd arrow counts only where a timing line belongs
+_HEADER = re.compile(r"^\s*WEBVTT(?:[ \t].*)?$")
+_COMMENT = re.compile(r"^(?:NOTE|STYLE|REGION)(?:[ \t].*)?$")
 
 
 def _blocks(text: str) -> list[tuple[int, list[str]]]:
@@ -210,85 +270,182 @@ def _blocks(text: str) -> list[tuple[int, list[str]]]:
     return blocks
 
 
+def _normalize(text: str) -> str:
+    """Drop a BOM; CRLF and lone CR become LF."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _decode(raw: bytes, source: str) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(f"{source}: not UTF-8 text (byte {err.start})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return _normalize(text)
 
 
-def _cue_from_block(number: int, lines: list[str], fmt: str) -> Cue | ParseProblem | None:
-    """One block → a Cue, a ParseProblem, or None for a header/comment block."""
-    timing_index = next((i for i, line in enumerate(lines) if "-->" in line), None)
-    if timing_index is None:
-        first = lines[0].strip()
-        if fmt == "vtt" and (first.startswith(("NOTE", "STYLE", "REGION")) or first.startswith("WEBVTT")):
-            return None
-        return ParseProblem(number, "no 'start --> end' timing line in this block", "\n".join(lines))
-    if timing_index > 1 or (fmt == "srt" and timing_index == 1 and not lines[0].strip().isdigit()):
-        return ParseProblem(number, "unexpected text before the timing line", "\n".join(lines))
-    line_no = number + timing_index
-    match = _ARROW.match(lines[timing_index])
-    if not match:
-        return ParseProblem(line_no, f"malformed timing line {lines[timing_index].strip()!r}",
-                            "\n".join(lines))
-    try:
-        start, end = parse_timestamp(match.group(1)), parse_timestamp(match.group(2))
-    except ValueError as err:
-        return ParseProblem(line_no, str(err), "\n".join(lines))
-    cue_id = lines[0].strip() if timing_index == 1 and fmt == "vtt" else ""
-    text = "\n".join(line.strip() for line in lines[timing_index + 1:]).strip()
-    return Cue(start=start, end=end, text=" ".join(text.split()), id=cue_id)
+def _timing_indices(lines: list[str]) -> list[int]:
+    """Lines that start a cue: any with `-->` (as the WebVTT parser does), or else a typo'd arrow in
+    one of the first two lines, where a timing line belongs (so an id such as `0->1` stays an id)."""
+    strict = [index for index, line in enumerate(lines) if "-->" in line]
+    if strict and strict[0] <= 1:
+        return strict
+    loose = next((index for index, line in enumerate(lines[:2]) if _LOOSE_TIMING.match(line)), None)
+    return strict if loose is None else [loose, *strict]
+
+
+class _Reader:
+    """Reads blocks one by one into cues and problems; style notices are counted, then reported once."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.captions = Captions()
+        self.header: list[str] = []
+        self.saw_timing = False
+        self.notices: dict[str, list] = {}  # code -> [first line, message, count]
+        self.checked: list[tuple[int, str, list[str]]] = []  # (cue index, id line, timing+text lines)
+
+    def problem(self, line: int, code: str, message: str, lines: Sequence[str] = (),
+                severity: Severity = "error") -> None:
+        self.captions.problems.append(ParseProblem(line, message, "\n".join(lines), code, severity))
+
+    def notice(self, line: int, code: str, message: str) -> None:
+        entry = self.notices.setdefault(code, [line, message, 0])
+        entry[2] += 1
+
+    def block(self, number: int, lines: list[str], header: bool) -> None:
+        timings = _timing_indices(lines)
+        if not timings:
+            if header or (self.fmt == "vtt" and _COMMENT.match(lines[0].strip())):
+                if not self.captions.cues:
+                    self.header.append("\n".join(lines))
+                return
+            self.problem(number, "no-timing", "no 'start --> end' timing line in this block", lines)
+            return
+        self.saw_timing = True
+        begins = [self._cue_begin(lines, t, timings[k - 1] if k else None, header) for k, t in enumerate(timings)]
+        if begins[0] > 0:
+            if header:
+                self.header.append("\n".join(lines[:begins[0]]))
+                self.notice(number + begins[0], "header-blank", "no blank line between the header and this cue")
+            else:
+                self.problem(number, "stray-text", f"text outside any cue: {' / '.join(lines[:begins[0]])!r}",
+                             lines[:begins[0]])
+        for k, (begin, timing) in enumerate(zip(begins, timings, strict=True)):
+            end = begins[k + 1] if k + 1 < len(begins) else len(lines)
+            if k:
+                self.notice(number + timing, "missing-blank", "no blank line before this cue (read anyway)")
+            clean = k == 0 and begins[0] == 0
+            self.cue(number, lines, begin, timing, end, clean)
+
+    @staticmethod
+    def _cue_begin(lines: list[str], timing: int, previous: int | None, header: bool) -> int:
+        """The id line before a timing line belongs to its cue: a block's first line, or a number."""
+        candidate = timing - 1
+        if candidate < 0 or (previous is not None and candidate <= previous) or (header and candidate == 0):
+            return timing
+        if (candidate == 0 and previous is None) or lines[candidate].strip().isdigit():
+            return candidate
+        return timing
+
+    def cue(self, number: int, lines: list[str], begin: int, timing: int, end: int, clean: bool) -> None:
+        line_no = number + timing
+        segment = lines[begin:end]
+        match = _TIMING.match(lines[timing])
+        if not match:
+            self.problem(line_no, "bad-timing", f"malformed timing line {lines[timing].strip()!r}", segment)
+            return
+        try:
+            start, stop = parse_timestamp(match["start"]), parse_timestamp(match["end"])
+        except ValueError as err:
+            self.problem(line_no, "bad-timestamp", str(err), segment)
+            return
+        if match["arrow"] != "-->":
+            clean = False
+            self.notice(line_no, "arrow", f"timing line uses {match['arrow']!r} instead of '-->' (read anyway)")
+        wanted = "," if self.fmt == "srt" else "."
+        if any(_TS.match(t)[4] != wanted for t in (match["start"], match["end"])):
+            clean = False
+            self.notice(line_no, "decimal-marker", f"timestamps should use {wanted!r} before the milliseconds "
+                        "in this format (read anyway)")
+        text = clean_text(" ".join(lines[timing + 1:end]))
+        vtt = self.fmt == "vtt"
+        cue_id = lines[begin].strip() if vtt and begin < timing else ""
+        cue = Cue(start, stop, text, cue_id, settings=clean_text(match["settings"] or "") if vtt else "")
+        if clean and text:
+            self.checked.append((len(self.captions.cues), lines[begin] if begin < timing else "", lines[timing:end]))
+        self.captions.cues.append(cue)
+        self.captions.cue_lines.append(line_no)
+
+    def finish(self) -> Captions:
+        for code, (line, message, count) in self.notices.items():
+            suffix = f" ({count} times, first here)" if count > 1 else ""
+            self.problem(line, code, message + suffix, severity="warning")
+        self._cross_check()
+        self.captions.problems.sort(key=lambda p: p.line)
+        self.captions.header = tuple(self.header)
+        return self.captions
+
+    def _cross_check(self) -> None:
+        """Ask webvtt-py to read the clean cues we read; a disagreement means one of us misreads them."""
+        if not self.checked:
+            return
+        if self.fmt == "vtt":
+            body = "WEBVTT\n\n" + "\n\n".join("\n".join(([i] if i else []) + rest) for _, i, rest in self.checked)
+        else:
+            body = "\n\n".join("\n".join([str(k), *rest]) for k, (_, _, rest) in enumerate(self.checked, start=1))
+        try:
+            theirs = [(c.start_time.in_milliseconds(), c.end_time.in_milliseconds())
+                      for c in webvtt.from_buffer(io.StringIO(body + "\n"), format=self.fmt).captions]
+        except Exception as err:  # webvtt-py raises its own and builtin errors on odd input
+            self.problem(1, "cross-check", f"webvtt-py could not read these cues: {_one_line(err)}", severity="warning")
+            return
+        for k, (index, _, _) in enumerate(self.checked):
+            cue = self.captions.cues[index]
+            if k >= len(theirs) or theirs[k] != (cue.start, cue.end):
+                self.problem(self.captions.cue_lines[index], "cross-check",
+                             "webvtt-py reads this cue differently; check its timing line", severity="warning")
+                return
+
+
+def _sniff(blocks: list[tuple[int, list[str]]], fmt: str) -> str:
+    """The format the text really is in: SRT saved as .vtt (or the reverse) is common."""
+    if not blocks:
+        return fmt
+    first = blocks[0][1]
+    if fmt == "vtt" and first[0].strip().isdigit() and len(first) > 1 and "-->" in first[1] and "," in first[1]:
+        return "srt"
+    if fmt == "srt" and _HEADER.match(first[0]):
+        return "vtt"
+    return fmt
 
 
 def parse(text: str, fmt: str = "vtt", source: str = "<text>") -> Captions:
     """Parse VTT or SRT text; every malformed block becomes a ParseProblem, nothing is dropped silently.
 
-    The good blocks are also handed to webvtt-py as a cross-check: if it reads a different number of
-    cues than we counted, that is reported as a problem too.
+    InputError only when the text is not captions at all (no header and no timing line). The clean
+    cues are also handed to webvtt-py as a cross-check; a disagreement is reported as a warning.
     """
     fmt = fmt.lower()
     if fmt not in ("vtt", "srt"):
         raise InputError(f"{source}: can read vtt or srt captions, not {fmt!r}")
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    blocks = _blocks(text)
-    captions = Captions()
-    if fmt == "vtt" and (not blocks or not blocks[0][1][0].startswith("WEBVTT")):
-        first = blocks[0][1][0] if blocks else ""
-        if "-->" in first or (blocks and len(blocks[0][1]) > 1 and "-->" in blocks[0][1][1]):
-            captions.problems.append(ParseProblem(1, "missing 'WEBVTT' header"))
-        else:
-            raise InputError(f"{source}: not a WebVTT file (no 'WEBVTT' header)")
-    good: list[list[str]] = []
-    for number, lines in blocks:
-        item = _cue_from_block(number, lines, fmt)
-        if isinstance(item, Cue):
-            captions.cues.append(item)
-            good.append(lines)
-        elif isinstance(item, ParseProblem):
-            captions.problems.append(item)
-    _cross_check(captions, good, fmt)
-    return captions
-
-
-def _cross_check(captions: Captions, good: list[list[str]], fmt: str) -> None:
-    """Ask webvtt-py to read the blocks we accepted; a differing count means we misread something."""
-    if not good:
-        return
-    if fmt == "vtt":
-        body = "WEBVTT\n\n" + "\n\n".join("\n".join(b) for b in good) + "\n"
-    else:  # webvtt-py's SRT reader wants the index line we tolerate missing
-        body = "\n\n".join("\n".join(b if "-->" not in b[0] else [str(i), *b])
-                           for i, b in enumerate(good, start=1)) + "\n"
-    try:
-        count = len(webvtt.from_buffer(io.StringIO(body), format=fmt).captions)
-    except Exception as err:  # webvtt-py raises its own and builtin errors on odd input
-        captions.problems.append(ParseProblem(1, f"webvtt-py could not read the cues: {err}"))
-        return
-    if count != len(captions.cues):
-        captions.problems.append(
-            ParseProblem(1, f"webvtt-py read {count} cues where {len(captions.cues)} were found"))
+    blocks = _blocks(_normalize(text))
+    actual = _sniff(blocks, fmt)
+    reader = _Reader(actual)
+    has_header = bool(blocks) and actual == "vtt" and bool(_HEADER.match(blocks[0][1][0]))
+    for k, (number, lines) in enumerate(blocks):
+        reader.block(number, lines, header=has_header and k == 0)
+    kind = "WebVTT" if fmt == "vtt" else "SRT"
+    if blocks and not reader.saw_timing and not has_header:
+        raise InputError(f"{source}: not a{'n' if fmt == 'srt' else ''} {kind} file (no 'start --> end' lines)")
+    if fmt == "vtt" and not blocks:
+        raise InputError(f"{source}: empty file, not a WebVTT file (no 'WEBVTT' header)")
+    if actual != fmt:
+        other = "SubRip (SRT)" if actual == "srt" else "WebVTT"
+        reader.problem(1, "wrong-format", f"this is {other} text, not {kind}: read as {other}; save it with the "
+                       f".{actual} extension or let whisper-tui rewrite it", severity="warning")
+    elif actual == "vtt" and not has_header:
+        reader.problem(1, "no-header", "missing 'WEBVTT' header (read anyway)", severity="warning")
+    return reader.finish()
 
 
 def read(path: Path, fmt: str | None = None) -> Captions:
@@ -296,26 +453,630 @@ def read(path: Path, fmt: str | None = None) -> Captions:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"captions file not found: {path}")
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    raw = path.read_bytes()
+    fmt = _format_of(path, fmt)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
     text = _decode(raw, str(path))
     captions = from_json(text, str(path)) if fmt == "json" else parse(text, fmt, str(path))
     captions.source = path
     return captions
 
 
+# ---------------------------------------------------------------------------- JSON
+
+
+def _ms(seconds: object) -> int:
+    """JSON seconds → non-negative integer ms; ValueError for anything else (bools, NaN, strings)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise ValueError(f"bad time {seconds!r}")
+    if seconds < 0:
+        raise ValueError(f"negative time {seconds!r}")
+    return round(seconds * 1000)
+
+
+def _string(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return value
+
+
+def _json_cue(seg: dict) -> Cue:
+    words = tuple(
+        Word(_ms(w["start"]), _ms(w["end"]), _string(w["word"], "word"),
+             None if w.get("probability") is None else float(w["probability"]))
+        for w in seg.get("words") or ()
+    )
+    return Cue(_ms(seg["start"]), _ms(seg["end"]), _string(seg["text"], "text"),
+               _string(seg.get("cue_id", ""), "cue_id"), words, _string(seg.get("settings", ""), "settings"))
+
+
 def from_json(text: str, source: str = "<json>") -> Captions:
     """Read what `to_json` wrote (openai-whisper's result layout)."""
     try:
         data = json.loads(text)
-        cues = []
-        for seg in data["segments"]:
-            words = tuple(
-                Word(round(w["start"] * 1000), round(w["end"] * 1000), w["word"], w.get("probability"))
-                for w in seg.get("words", ())
-            )
-            cues.append(Cue(round(seg["start"] * 1000), round(seg["end"] * 1000), seg["text"],
-                            seg.get("cue_id", ""), words))
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputError(f"{source}: not a whisper-tui JSON transcript ({err})") from None
-    return Captions(cues=cues, language=data.get("language"))
+        if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
+            raise ValueError("no 'segments' list")
+        cues = [_json_cue(seg) for seg in data["segments"]]
+        language = data.get("language")
+        header = tuple(_string(h, "vtt_header") for h in data.get("vtt_header") or ())
+        if language is not None:
+            language = _string(language, "language")
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as err:
+        raise InputError(f"{source}: not a whisper-tui JSON transcript ({_one_line(err)})") from None
+    return Captions(cues=cues, language=language, header=header)
+
+
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split())[:200] or type(err).__name__
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `validate` found: `index` is the 0-based cue (None for file-level), `line` the 1-based
+    line in the file when known, `start` the cue's start (ms) for display."""
+
+    severity: Severity
+    code: str
+    message: str
+    index: int | None = None
+    line: int | None = None
+    start: int | None = None
+
+    def format(self, path: str | Path = "") -> str:
+        """`path:line: error [code] cue 12 (00:01:02.000): message`, parts left out when unknown."""
+        where = ":".join(str(part) for part in (path, self.line) if part not in ("", None))
+        cue = ""
+        if self.index is not None:
+            cue = f" cue {self.index + 1}"
+            if self.start is not None and self.start >= 0:
+                cue += f" ({format_timestamp(self.start, always_include_hours=True)})"
+        return f"{where + ': ' if where else ''}{self.severity} [{self.code}]{cue}: {self.message}"
+
+
+def _cue_findings(cues: Sequence[Cue], audio_duration_ms: int | None, max_cue_ms: int,
+                  max_cps: float) -> Iterable[Finding]:
+    previous: Cue | None = None
+    for index, cue in enumerate(cues):
+
+        def found(severity: Severity, code: str, message: str, index: int = index, cue: Cue = cue) -> Finding:
+            return Finding(severity, code, message, index, start=cue.start)
+
+        if cue.end <= cue.start:
+            yield found("error", "bad-timing", f"ends at {_ts(cue.end)}, not after its start {_ts(cue.start)}")
+        if audio_duration_ms is not None and cue.end > audio_duration_ms:
+            yield found("error", "past-audio", f"ends at {_ts(cue.end)}, after the audio ({_ts(audio_duration_ms)})")
+        if cue.duration > max_cue_ms:
+            yield found("error", "too-long", f"lasts {cue.duration / 1000:.1f} s, over {max_cue_ms / 1000:g} s: "
+                        "it cannot become a training row (split it)")
+        if previous is not None and cue.start < previous.end:
+            what = "starts before the previous cue" if cue.start < previous.start else "overlaps the previous cue"
+            yield found("warning", "overlap", f"{what} (which ends at {_ts(previous.end)})")
+        if not cue.text.strip():
+            yield found("warning", "empty-text", "no text")
+        elif cue.duration > 0 and cue.chars_per_second() > max_cps:
+            yield found("warning", "too-fast", f"{cue.chars_per_second():.1f} characters/s, over {max_cps:g}: "
+                        "mistimed or mistyped?")
+        previous = cue
+
+
+def _ts(ms: int) -> str:
+    return format_timestamp(ms, always_include_hours=True) if ms >= 0 else f"{ms} ms"
+
+
+_CUE_NOTICES = frozenset({"arrow", "decimal-marker", "missing-blank", "header-blank", "cross-check"})
+
+
+def validate(captions: Captions | Sequence[Cue], audio_duration_ms: int | None = None, max_cue_ms: int = MAX_CUE_MS,
+             max_cps: float = MAX_CPS, extra: Iterable[Finding] = ()) -> list[Finding]:
+    """Everything wrong with the cues, errors (unusable for training) and warnings (worth a look).
+
+    Given a Captions, its parse problems are findings too and cue findings get their file line. `extra`
+    is where other checks plug in (e.g. keyword suspects from core.vocabulary): they are merged,
+    given lines, and sorted with the rest.
+    """
+    if isinstance(captions, Captions):
+        cues, lines, problems = captions.cues, captions.cue_lines, captions.problems
+    else:
+        cues, lines, problems = list(captions), [], []
+    by_line = {line: index for index, line in enumerate(lines[: len(cues)])}
+    findings = []
+    for p in problems:  # a warning about a cue that was read anyway names that cue
+        index = by_line.get(p.line) if p.code in _CUE_NOTICES else None
+        findings.append(Finding(p.severity, p.code, p.message, index, p.line,
+                                None if index is None else cues[index].start))
+    for finding in [*_cue_findings(cues, audio_duration_ms, max_cue_ms, max_cps), *extra]:
+        if finding.line is None and finding.index is not None and finding.index < len(lines):
+            finding = replace(finding, line=lines[finding.index])
+        findings.append(finding)
+    return sorted(findings, key=lambda f: (f.line is None, f.line or 0, -1 if f.index is None else f.index))
+
+
+def summarize(findings: Sequence[Finding], cue_count: int) -> str:
+    """One line for the end of a report."""
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if not findings:
+        return f"{cue_count} cues, no problems"
+    return (f"{cue_count} cues, {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+            + ("" if errors else " (usable for training)"))
+
+
+# ---------------------------------------------------------------------------- editing
+
+
+@dataclass(frozen=True)
+class Splice:
+    """The one change every edit makes: `cues[index:index + len(removed)]` becomes `inserted`.
+
+    Its inverse is a splice too, so undo and redo need nothing op-specific.
+    """
+
+    index: int
+    removed: tuple[Cue, ...]
+    inserted: tuple[Cue, ...]
+
+    def apply(self, cues: tuple[Cue, ...]) -> tuple[Cue, ...]:
+        return cues[: self.index] + self.inserted + cues[self.index + len(self.removed):]
+
+    def inverse(self) -> Splice:
+        return Splice(self.index, self.inserted, self.removed)
+
+    @property
+    def changes(self) -> bool:
+        return self.removed != self.inserted
+
+
+def _at(cues: Sequence[Cue], index: int) -> Cue:
+    """The cue at `index`, or one InputError line naming it as the user sees it (1-based)."""
+    if not 0 <= index < len(cues):
+        raise InputError(f"there is no cue {index + 1} (there are {len(cues)})")
+    return cues[index]
+
+
+def _word_spans(text: str, words: Sequence[Word]) -> list[tuple[int, int]] | None:
+    """Where each word sits in the cue text (found in order), or None when they do not match it."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for word in words:
+        needle = word.text.strip()
+        found = text.find(needle, cursor)
+        if found < 0:
+            return None
+        spans.append((found, found + len(needle)))
+        cursor = found + len(needle)
+    return spans
+
+
+def _retext(cue: Cue, text: str) -> Cue:
+    """`cue` with new text and the same timing; word timings follow a token diff of old → new text.
+
+    Unchanged tokens keep their words; a changed run of tokens becomes one word spanning the words it
+    replaces (so "mix trawl" → "Mixtral" keeps its timing); deleted tokens drop their words.
+    """
+    if text == cue.text or not cue.words:
+        return replace(cue, text=text)
+    spans = _word_spans(cue.text, cue.words)
+    old = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", cue.text)]
+    if spans is None or not old:
+        return replace(cue, text=text)  # the words did not describe the text before either: keep them
+    new = text.split()
+    ends = [end for _, end, _ in old]
+    first_token = [min(bisect.bisect_right(ends, start), len(old) - 1) for start, _ in spans]
+    words: list[Word] = []
+    matcher = difflib.SequenceMatcher(None, [t for _, _, t in old], new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        hit = [w for w, token in zip(cue.words, first_token, strict=True) if i1 <= token < i2]
+        if tag == "equal":
+            words += hit
+        elif hit and j2 > j1:
+            words.append(Word(min(w.start for w in hit), max(w.end for w in hit), " ".join(new[j1:j2])))
+    return replace(cue, text=text, words=tuple(words))
+
+
+@dataclass(frozen=True)
+class EditOp:
+    """A user's edit as data: `plan` checks it against the cues (InputError if it cannot apply) and
+    says what it changes; `apply` is the plain function form used to replay edits."""
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        raise NotImplementedError
+
+    def apply(self, cues: Sequence[Cue]) -> tuple[Cue, ...]:
+        cues = tuple(cues)
+        return self.plan(cues).apply(cues)
+
+    def describe(self) -> str:
+        """A short label for menus and the status line ("split cue 3")."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class EditText(EditOp):
+    """Replace a cue's text (cleaned to one line); timing unchanged, word timings follow the diff."""
+
+    index: int
+    text: str
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        old = _at(cues, self.index)
+        return Splice(self.index, (old,), (_retext(old, clean_text(self.text)),))
+
+    def describe(self) -> str:
+        return f"edit cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class ReplaceSpan(EditOp):
+    """Replace `text[char_start:char_end]` of one cue (keyword corrections): text only, never timing."""
+
+    index: int
+    char_start: int
+    char_end: int
+    replacement: str
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        old = _at(cues, self.index)
+        if not 0 <= self.char_start <= self.char_end <= len(old.text):
+            raise InputError(f"characters {self.char_start}-{self.char_end} are outside cue {self.index + 1}'s text "
+                             f"({len(old.text)} characters)")
+        text = old.text[: self.char_start] + self.replacement + old.text[self.char_end:]
+        return Splice(self.index, (old,), (_retext(old, clean_text(text)),))
+
+    def describe(self) -> str:
+        return f"replace {self.replacement!r} in cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class Split(EditOp):
+    """Split a cue at a character position into two cues that share the boundary time.
+
+    The time is the middle of the gap between the last word before and the first word after the
+    position when word timings cover both sides, else proportional to characters.
+    """
+
+    index: int
+    position: int
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        cue = _at(cues, self.index)
+        left_text, right_text = cue.text[: self.position].strip(), cue.text[self.position:].strip()
+        if not 0 < self.position < len(cue.text) or not left_text or not right_text:
+            raise InputError(f"cannot split cue {self.index + 1} at character {self.position}: "
+                             "choose a place with text on both sides")
+        if cue.duration < 2:
+            raise InputError(f"cue {self.index + 1} is too short to split ({cue.duration} ms)")
+        spans = _word_spans(cue.text, cue.words)
+        time = cue.start + round(cue.duration * self.position / len(cue.text))
+        if spans is not None:
+            left = [w for w, (s, e) in zip(cue.words, spans, strict=True) if s + e < 2 * self.position]
+            right = list(cue.words[len(left):])
+            if left and right:
+                time = (left[-1].end + right[0].start) // 2
+        time = min(max(time, cue.start + 1), cue.end - 1)
+        if spans is None:
+            left = [w for w in cue.words if w.start + w.end < 2 * time]
+            right = [w for w in cue.words if w.start + w.end >= 2 * time]
+        first = replace(cue, end=time, text=left_text, words=tuple(left))
+        second = replace(cue, start=time, text=right_text, id="", words=tuple(right))
+        return Splice(self.index, (cue,), (first, second))
+
+    def describe(self) -> str:
+        return f"split cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class MergeWithNext(EditOp):
+    """Merge a cue with the next one: texts joined with a space, words concatenated, the first's id."""
+
+    index: int
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        first = _at(cues, self.index)
+        if self.index + 1 >= len(cues):
+            raise InputError(f"cue {self.index + 1} is the last one: nothing to merge it with")
+        second = cues[self.index + 1]
+        merged = replace(first, start=min(first.start, second.start), end=max(first.end, second.end),
+                         text=" ".join(t for t in (first.text, second.text) if t), words=first.words + second.words)
+        return Splice(self.index, (first, second), (merged,))
+
+    def describe(self) -> str:
+        return f"merge cues {self.index + 1} and {self.index + 2}"
+
+
+@dataclass(frozen=True)
+class Nudge(EditOp):
+    """Move a cue's start and/or end; clamped so start ≥ 0 and end > start.
+
+    Neighbours are left alone (an overlap is the validator's warning, not a reason to refuse), and so
+    are word timings: they say when the words were heard, whatever the cue's boundaries.
+    """
+
+    index: int
+    start_delta_ms: int = 0
+    end_delta_ms: int = 0
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        cue = _at(cues, self.index)
+        start = max(0, cue.start + self.start_delta_ms)
+        end = max(1, cue.end + self.end_delta_ms)
+        if end <= start:
+            if self.end_delta_ms:
+                end = start + 1
+            else:
+                start = end - 1
+        return Splice(self.index, (cue,), (replace(cue, start=start, end=end),))
+
+    def describe(self) -> str:
+        return f"nudge cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class ShiftRange(EditOp):
+    """Move cues `first`..`last` (inclusive) and their words by `delta_ms`, clamped so none goes below 0."""
+
+    first: int
+    last: int
+    delta_ms: int
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        _at(cues, self.first)
+        _at(cues, self.last)
+        if self.last < self.first:
+            raise InputError(f"cue range {self.first + 1}-{self.last + 1} is backwards")
+        chosen = tuple(cues[self.first: self.last + 1])
+        lowest = min([c.start for c in chosen] + [w.start for c in chosen for w in c.words])
+        delta = max(self.delta_ms, -max(lowest, 0)) if self.delta_ms < 0 else self.delta_ms
+
+        def shift(cue: Cue) -> Cue:
+            words = tuple(replace(w, start=w.start + delta, end=w.end + delta) for w in cue.words)
+            return replace(cue, start=cue.start + delta, end=cue.end + delta, words=words)
+
+        return Splice(self.first, chosen, tuple(shift(c) for c in chosen))
+
+    def describe(self) -> str:
+        return f"shift cues {self.first + 1}-{self.last + 1}"
+
+
+@dataclass(frozen=True)
+class Insert(EditOp):
+    """Insert a new cue before `index` (`index == len(cues)` appends); its text is cleaned."""
+
+    index: int
+    cue: Cue
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        if not 0 <= self.index <= len(cues):
+            raise InputError(f"cannot insert at position {self.index + 1} (there are {len(cues)} cues)")
+        if self.cue.start < 0 or self.cue.end <= self.cue.start:
+            raise InputError(f"a new cue needs 0 ≤ start < end, not {self.cue.start}-{self.cue.end} ms")
+        return Splice(self.index, (), (replace(self.cue, text=clean_text(self.cue.text)),))
+
+    def describe(self) -> str:
+        return f"insert cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class Delete(EditOp):
+    """Delete one cue."""
+
+    index: int
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        return Splice(self.index, (_at(cues, self.index),), ())
+
+    def describe(self) -> str:
+        return f"delete cue {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class _Step:
+    op: EditOp
+    splice: Splice
+    state: int  # the id of the state this step leads to (the initial state is 0)
+
+
+class EditSession:
+    """Captions being edited: unlimited undo/redo, a revision counter (bumped by every change, for
+    autosave) and a dirty flag that knows when undo brought the cues back to what was saved."""
+
+    def __init__(self, captions: Captions | Iterable[Cue] = ()) -> None:
+        self.base = captions if isinstance(captions, Captions) else Captions(cues=list(captions))
+        self._original = tuple(self.base.cues)
+        self._cues = self._original
+        self._done: list[_Step] = []
+        self._undone: list[_Step] = []
+        self._next_state = 1
+        self._saved_state = 0
+        self.revision = 0
+
+    @property
+    def cues(self) -> tuple[Cue, ...]:
+        return self._cues
+
+    @property
+    def source(self) -> Path | None:
+        return self.base.source
+
+    @property
+    def _state(self) -> int:
+        return self._done[-1].state if self._done else 0
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def dirty(self) -> bool:
+        return self._state != self._saved_state
+
+    @property
+    def undo_stack(self) -> tuple[EditOp, ...]:
+        """The applied edits, oldest first (what undo walks back)."""
+        return tuple(step.op for step in self._done)
+
+    @property
+    def redo_stack(self) -> tuple[EditOp, ...]:
+        """The undone edits, next to redo first."""
+        return tuple(step.op for step in reversed(self._undone))
+
+    def apply(self, op: EditOp) -> bool:
+        """Apply an edit; False (and nothing recorded) when it changes nothing. InputError leaves all as is."""
+        splice = op.plan(self._cues)
+        if not splice.changes:
+            return False
+        self._cues = splice.apply(self._cues)
+        self._done.append(_Step(op, splice, self._next_state))
+        self._next_state += 1
+        self._undone.clear()
+        self.revision += 1
+        return True
+
+    def undo(self) -> EditOp:
+        if not self._done:
+            raise InputError("nothing to undo")
+        step = self._done.pop()
+        self._cues = step.splice.inverse().apply(self._cues)
+        self._undone.append(step)
+        self.revision += 1
+        return step.op
+
+    def redo(self) -> EditOp:
+        if not self._undone:
+            raise InputError("nothing to redo")
+        step = self._undone.pop()
+        self._cues = step.splice.apply(self._cues)
+        self._done.append(step)
+        self.revision += 1
+        return step.op
+
+    def mark_saved(self) -> None:
+        self._saved_state = self._state
+
+    def captions(self) -> Captions:
+        """A Captions snapshot to write or validate; file lines only while the cues are the ones read."""
+        lines = list(self.base.cue_lines) if self._cues == self._original else []
+        return replace(self.base, cues=list(self._cues), cue_lines=lines, problems=list(self.base.problems))
+
+
+# ---------------------------------------------------------------------------- saving, autosave, backups
+
+Editable = EditSession | Captions | Sequence[Cue]
+
+
+def _as_captions(source: Editable) -> Captions:
+    if isinstance(source, EditSession):
+        return source.captions()
+    if isinstance(source, Captions):
+        return source
+    return Captions(cues=list(source))
+
+
+def autosave_path(captions_path: Path) -> Path:
+    """The hidden sidecar beside the captions: `captions/.name.vtt.autosave.json`."""
+    captions_path = Path(captions_path)
+    return captions_path.with_name(f".{captions_path.name}.autosave.json")
+
+
+def history_dir(captions_path: Path) -> Path:
+    return Path(captions_path).parent / ".history"
+
+
+def write_autosave(source: Editable, captions_path: Path) -> Path:
+    """Write the current cues (with word timings) to the autosave sidecar, atomically."""
+    return atomic_write_text(autosave_path(captions_path), to_json(_as_captions(source)))
+
+
+def discard_autosave(captions_path: Path) -> None:
+    autosave_path(captions_path).unlink(missing_ok=True)
+
+
+def find_newer_autosave(captions_path: Path) -> Path | None:
+    """The autosave when it is newer than the captions file and says something different (a crash
+    left unsaved edits); None otherwise."""
+    captions_path = Path(captions_path)
+    sidecar = autosave_path(captions_path)
+    if not sidecar.is_file():
+        return None
+    if not captions_path.is_file():
+        return sidecar
+    if sidecar.stat().st_mtime_ns < captions_path.stat().st_mtime_ns:
+        return None
+    fmt = _format_of(captions_path, None)
+    try:
+        saved, autosaved = read(captions_path), read(sidecar, "json")
+    except InputError:
+        return sidecar
+    if fmt not in FORMATS:
+        return sidecar if saved.cues != autosaved.cues else None
+    return sidecar if render(saved, fmt) != render(replace(autosaved, header=saved.header), fmt) else None
+
+
+def restore_autosave(captions_path: Path) -> Captions:
+    """The autosaved captions, to be edited and saved to `captions_path`."""
+    sidecar = autosave_path(captions_path)
+    if not sidecar.is_file():
+        raise InputError(f"no autosave for {captions_path}")
+    captions = read(sidecar, "json")
+    captions.source = Path(captions_path)
+    return captions
+
+
+_STAMP = "%Y%m%dT%H%M%S"
+
+
+def list_backups(captions_path: Path) -> list[Path]:
+    """Backups of this file in `.history/`, oldest first."""
+    captions_path = Path(captions_path)
+    folder = history_dir(captions_path)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"{re.escape(captions_path.stem)}\.[0-9]{{8}}T[0-9]{{9}}{re.escape(captions_path.suffix)}")
+    return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+
+
+def backup(captions_path: Path, keep: int = BACKUPS_KEPT) -> Path | None:
+    """Copy the file into the ring `.history/name.YYYYMMDDTHHMMSSmmm.ext` (UTC); prune beyond `keep`."""
+    captions_path = Path(captions_path)
+    if not captions_path.is_file():
+        return None
+    now = datetime.now(UTC)
+    while True:
+        name = f"{captions_path.stem}.{now.strftime(_STAMP)}{now.microsecond // 1000:03d}{captions_path.suffix}"
+        target = history_dir(captions_path) / name
+        if not target.exists():
+            break
+        now += timedelta(milliseconds=1)  # two saves in one millisecond: keep both, in order
+    atomic_write_bytes(target, captions_path.read_bytes())
+    for old in list_backups(captions_path)[: -max(keep, 1)]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def save(source: Editable, path: Path | None = None, keep: int = BACKUPS_KEPT) -> Path:
+    """Save over the captions file: the old version goes into the backup ring, the new one is written
+    atomically, the autosave is removed and a session is marked clean."""
+    captions = _as_captions(source)
+    path = Path(path) if path is not None else captions.source
+    if path is None:
+        raise InputError("no file to save to: choose a path")
+    data = render(captions, _format_of(path, None)).encode("utf-8")
+    try:
+        unchanged = path.is_file() and path.read_bytes() == data
+    except OSError:
+        unchanged = False
+    if not unchanged:
+        backup(path, keep)
+        atomic_write_bytes(path, data)
+    discard_autosave(path)
+    if isinstance(source, EditSession):
+        source.mark_saved()
+    return path

@@ -171,9 +171,85 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- check
+
+
+def _check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("captions", metavar="CAPTIONS", type=Path, help="a .vtt, .srt or whisper-tui .json file")
+    p.add_argument("--audio", type=Path, default=None, help="the recording: flags cues past its end")
+    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt (checked that it loads)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from core import captions as caps
+
+    captions = caps.read(args.captions)
+    duration_ms = None
+    if args.audio is not None:
+        from core.audio import duration_seconds
+
+        duration_ms = round(duration_seconds(args.audio) * 1000)
+    if args.keywords is not None:
+        from core.vocabulary import load_keywords
+
+        load_keywords(args.keywords)  # keyword-suspect findings will come through validate(extra=...)
+    findings = caps.validate(captions, audio_duration_ms=duration_ms)
+    errors = sum(f.severity == "error" for f in findings)
+    if args.json:
+        print(json.dumps({"path": str(args.captions), "cues": len(captions), "errors": errors,
+                          "warnings": len(findings) - errors, "findings": [asdict(f) for f in findings]},
+                         ensure_ascii=False, indent=2))
+    else:
+        for finding in findings:
+            print(finding.format(args.captions))
+        print(f"{args.captions}: {caps.summarize(findings, len(captions))}")
+    return 1 if errors else 0
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+def _prepare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--audio", type=Path, required=True, help="the training recording")
+    p.add_argument("--captions", type=Path, required=True, help="its corrected captions (.vtt, .srt or .json)")
+    p.add_argument("--val-audio", type=Path, default=None, help="a separate validation recording")
+    p.add_argument("--val-captions", type=Path, default=None, help="the validation recording's captions")
+    p.add_argument("--holdout", type=float, default=0.15,
+                   help="share of cues held out for validation when there is no --val-audio (default 0.15)")
+    p.add_argument("--views", action="store_true",
+                   help="more, varied training rows: one per cue plus packs of up to 10, 20 and 30 s")
+    p.add_argument("-o", "--output", metavar="DATASET_DIR", type=Path, required=True)
+    p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                   help="also upload to this (private) Hub dataset repo; token from HF_TOKEN or `hf auth login`")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from core.dataset import PrepareOptions, Recording, prepare, push_to_hub
+
+    if (args.val_audio is None) != (args.val_captions is None):
+        raise InputError("--val-audio and --val-captions go together")
+    validation = Recording(args.val_audio, args.val_captions) if args.val_audio else None
+    options = PrepareOptions(holdout=args.holdout, views=args.views)
+    result = _run_job(lambda printer: prepare(Recording(args.audio, args.captions), args.output, validation,
+                                              options, printer))
+    print(result.path)
+    print(result.summary())
+    if args.push_to_hub:
+        print(push_to_hub(result.path, args.push_to_hub))
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "fetch": Subcommand("download a URL (yt-dlp) or copy a local file into a folder", _fetch_arguments, _fetch),
     "transcribe": Subcommand("draft timestamped captions with Whisper", _transcribe_arguments, _transcribe),
+    "prepare": Subcommand("cut recordings + captions into a train/validation dataset", _prepare_arguments,
+                          _prepare),
+    "check": Subcommand("validate captions: timing, overlaps, reading speed, parse problems", _check_arguments,
+                        _check),
 }
 
 
