@@ -177,7 +177,8 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("captions", metavar="CAPTIONS", type=Path, help="a .vtt, .srt or whisper-tui .json file")
     p.add_argument("--audio", type=Path, default=None, help="the recording: flags cues past its end")
-    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt (checked that it loads)")
+    p.add_argument("--keywords", type=Path, default=None,
+                   help="keywords.txt: also warn about spans that look like mis-heard keywords")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
@@ -193,11 +194,12 @@ def _check(args: argparse.Namespace) -> int:
         from core.audio import duration_seconds
 
         duration_ms = round(duration_seconds(args.audio) * 1000)
+    extra = []
     if args.keywords is not None:
-        from core.vocabulary import load_keywords
+        from core.vocabulary import keyword_findings, load_keywords
 
-        load_keywords(args.keywords)  # keyword-suspect findings will come through validate(extra=...)
-    findings = caps.validate(captions, audio_duration_ms=duration_ms)
+        extra = keyword_findings(captions, load_keywords(args.keywords))
+    findings = caps.validate(captions, audio_duration_ms=duration_ms, extra=extra)
     errors = sum(f.severity == "error" for f in findings)
     if args.json:
         print(json.dumps({"path": str(args.captions), "cues": len(captions), "errors": errors,

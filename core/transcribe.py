@@ -255,7 +255,8 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
             raise JobError(f"transcription failed ({type(err).__name__}: {first_line})") from err
         language = language or block.language
         block_end_s = start_s + samples.size / audio_io.SAMPLE_RATE
-        final = block_end_s >= total - 0.05
+        # the header duration can overstate what decodes: a short read is the last block too
+        final = block_end_s >= total - 0.05 or samples.size < int(block_s * audio_io.SAMPLE_RATE) - 1600
         kept = block.cues if final else [c for c in block.cues if c.end / 1000 <= block_end_s - SEAM_MARGIN_S]
         cues.extend(_clip(kept, round(block_end_s * 1000), cues[-1].end if cues else 0))
         if final:
