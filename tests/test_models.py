@@ -128,6 +128,7 @@ def test_bundled_multilingual_base_resolves(model_cache):
     config = json.loads((base.hf_dir / "config.json").read_text())
     assert config["vocab_size"] == 51865 and config["d_model"] == 512
     generation = json.loads((base.hf_dir / "generation_config.json").read_text())
-    assert generation["lang_to_id"]["<|en|>"] == 50259 and generation["task_to_id"] == {"transcribe": 50359, "translate": 50358}
+    assert generation["lang_to_id"]["<|en|>"] == 50259
+    assert generation["task_to_id"] == {"transcribe": 50359, "translate": 50358}
     assert generation["no_timestamps_token_id"] == 50363
     assert (base.ct2_dir / "model.bin").is_file()  # the split parts joined for faster-whisper
