@@ -33,14 +33,18 @@ def ensure_writable_dir(directory: Path) -> Path:
     return directory
 
 
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _default_mode(existing: Path) -> int:
     """The replaced file's mode, else what a plain open() would give (mkstemp makes 0600 files)."""
     try:
         return existing.stat().st_mode & 0o777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~current_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -77,6 +81,7 @@ def atomic_directory(final: Path, replace: bool = True) -> Iterator[Path]:
     final = Path(final)
     ensure_writable_dir(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the final folder is as shareable as any
     try:
         yield tmp
         if final.exists():

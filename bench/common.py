@@ -1,0 +1,175 @@
+"""Shared helpers for the bench scripts: paths, ffmpeg, machine facts, RESULTS.md sections, child-process stats.
+
+Nothing here imports torch or transformers, so a bench parent process stays small and its children are
+measured on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "work"  # git-ignored scratch space (recordings, outputs)
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SAMPLE_DATA = ROOT / "sample_data"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+# ---------------------------------------------------------------------------- ffmpeg
+
+
+def ffmpeg_binary() -> str:
+    """The ffmpeg the app itself uses (system one, else imageio-ffmpeg's)."""
+    from core.audio import ffmpeg_binary as core_ffmpeg
+
+    return core_ffmpeg()
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly (errors only), overwriting outputs; raise on failure."""
+    subprocess.run([ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+# ---------------------------------------------------------------------------- machine facts
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform's guess elsewhere)."""
+    try:
+        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    except OSError:
+        match = None
+    return match.group(1).strip() if match else (platform.processor() or "unknown CPU")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (what `nproc` prints)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def total_ram_gib() -> float:
+    """Physical memory in GiB (MemTotal)."""
+    try:
+        match = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+        if match:
+            return int(match.group(1)) / 1024**2
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages as '1.23 / 0.98 / 0.50'."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def versions(packages: Iterable[str]) -> str:
+    """'name version' for each installed distribution (no imports), e.g. 'torch 2.13.0, ctranslate2 4.8.5'."""
+    out = []
+    for name in packages:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} (not installed)")
+    return ", ".join(out)
+
+
+def machine_summary() -> str:
+    """One line: CPUs, CPU model, RAM, Python."""
+    return (f"{usable_cpus()} CPUs usable (nproc; {os.cpu_count()} online), {cpu_model()}, "
+            f"{total_ram_gib():.1f} GiB RAM, Python {platform.python_version()}")
+
+
+# ---------------------------------------------------------------------------- RESULTS.md
+
+
+def write_section(title: str, body: str, results: Path = RESULTS) -> None:
+    """Replace (or append) the `title` section ('## …') of RESULTS.md, leaving the other sections as they are."""
+    text = results.read_text() if results.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    block = f"{title}\n{body.rstrip()}\n\n"
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    results.write_text(text.rstrip() + "\n")
+
+
+# ---------------------------------------------------------------------------- child-process stats
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    """What one child process (with its own children) cost."""
+
+    returncode: int | None  # None: killed after the timeout
+    wall_s: float  # spawn to exit
+    cpu_s: float  # user + system over the child and the children it waited for
+    peak_rss_mb: float  # max over samples of the whole tree's RSS sum (and at least the largest single process)
+    samples: int
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def _tree_rss(root: object) -> int:
+    """RSS in bytes of a psutil process and all its live descendants (processes that vanish count 0)."""
+    import psutil
+
+    assert isinstance(root, psutil.Process)
+    total = 0
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+def measure_process(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
+                    timeout_s: float | None = None, poll_s: float = 0.05, stdout: int | None = subprocess.DEVNULL,
+                    stderr: int | None = subprocess.DEVNULL) -> ProcessStats:
+    """Run `cmd` to completion, sampling the RSS of its whole process tree every `poll_s`.
+
+    CPU time and the largest single-process RSS come from `os.wait4` on this child alone (the kernel folds
+    in the grandchildren it reaped), so earlier children never leak into the numbers the way
+    RUSAGE_CHILDREN would. On timeout the child's process group is killed and `returncode` is None.
+    """
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+    handle = psutil.Process(proc.pid)
+    peak, samples, returncode = 0, 0, None
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            returncode = os.waitstatus_to_exitcode(status)
+            break
+        peak = max(peak, _tree_rss(handle))
+        samples += 1
+        if timeout_s is not None and time.perf_counter() - start > timeout_s:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, _, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(poll_s)
+    wall = time.perf_counter() - start
+    proc.returncode = returncode if returncode is not None else -signal.SIGKILL  # already reaped: keep Popen quiet
+    peak = max(peak, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
+    return ProcessStats(returncode, wall, usage.ru_utime + usage.ru_stime, peak / 1024**2, samples)

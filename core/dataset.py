@@ -1,0 +1,474 @@
+"""Recordings + captions → a `datasets.DatasetDict` (train / validation) saved with `save_to_disk`.
+
+Each row is one Segment (core.segments): `audio` (16 kHz mono 16-bit WAV bytes under
+`datasets.Audio(sampling_rate=16000)`, so loading never resamples), `text`, `start` / `end` (seconds in
+the source) and `source` (the audio file's name).
+
+Speed: each recording is decoded once, by one streamed ffmpeg process read in a helper thread, and every
+row is cut from that stream as soon as its audio has arrived, so encoding overlaps decoding. Rows go
+straight into the Arrow shards of `save_to_disk`'s layout (memory stays at a few windows of audio, even
+for a long file) in a temp folder beside the target, renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from core import captions as caps
+from core.audio import SAMPLE_RATE, iter_windows
+from core.errors import InputError, JobError
+from core.events import Done, EventHandler, Log, Progress, ignore
+from core.files import atomic_directory, atomic_write_text
+from core.segments import MAX_MS, PAD_MS, Problem, Segment, hold_out, pack, training_views
+
+MARKER = "whisper_tui_dataset.json"  # marks a folder as ours, so `prepare` may replace it
+SPLITS = ("train", "validation")
+STAGE = "prepare"
+_WINDOW_S = 10.0  # decode chunk handed from the reader thread
+_READ_AHEAD = 6  # chunks the reader may run ahead of the encoder
+_BATCH_ROWS = 32  # rows per Arrow record batch (about 30 MB of 30 s clips)
+_LATE_MS = 1000  # a cue may end this far past the decoded audio (encoder padding) before we call it a mismatch
+
+
+@dataclass(frozen=True)
+class Recording:
+    """An audio file and the captions that transcribe it."""
+
+    audio: Path
+    captions: Path
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How recordings are cut into rows; `holdout` applies only when no validation recording is given."""
+
+    max_ms: int = MAX_MS
+    pad_ms: int = PAD_MS
+    holdout: float = 0.15
+    views: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """A segment and the split it goes to."""
+
+    split: str
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """Every row one audio file yields (in start order, so one decode pass can cut them all)."""
+
+    recording: Recording
+    rows: tuple[PlannedRow, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """What one split holds: rows and seconds of audio."""
+
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """Where the dataset went, what it holds, and the cues that were left out (with why)."""
+
+    path: Path
+    splits: tuple[SplitSummary, ...]
+    problems: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return "\n".join(f"{s.name}: {s.rows} rows, {s.minutes:.2f} min" for s in self.splits)
+
+
+def features():
+    """The dataset's schema (datasets is imported lazily: it is slow to import and the TUI may not need it)."""
+    from datasets import Audio, Features, Value
+
+    return Features({"audio": Audio(sampling_rate=SAMPLE_RATE), "text": Value("string"),
+                     "start": Value("float64"), "end": Value("float64"), "source": Value("string")})
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def _read_cues(path: Path) -> list[caps.Cue]:
+    """Cues, or InputError on any parse problem: a dropped block would leave speech without text in a row."""
+    captions = caps.read(path)
+    errors = [p for p in captions.problems if p.severity == "error"]
+    if errors:
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(f"{path}: {errors[0]}{more}; fix it first (whisper-tui check {path})")
+    if not captions.cues:
+        raise InputError(f"{path}: has no cues")
+    return captions.cues
+
+
+def _rows(split: str, segments: Sequence[Segment]) -> list[PlannedRow]:
+    return [PlannedRow(split, s) for s in segments]
+
+
+def _source_plan(recording: Recording, rows: list[PlannedRow], problems: Sequence[Problem]) -> SourcePlan:
+    rows.sort(key=lambda r: (r.segment.start_ms, r.segment.end_ms))
+    return SourcePlan(recording, tuple(rows), tuple(problems))
+
+
+def plan(train: Recording, validation: Recording | None = None,
+         options: PrepareOptions = PrepareOptions()) -> tuple[SourcePlan, ...]:
+    """Which rows each recording gives to which split. Reads only the captions.
+
+    Without a validation recording, `hold_out` picks whole cues spread over the training recording;
+    packing never spans a held-out cue and padding stops short of it, so no validation audio is in train.
+    """
+    if validation is None and not 0 < options.holdout <= 0.5:
+        raise InputError(f"hold-out share must be in (0, 0.5], got {options.holdout}")
+    cues = _read_cues(train.captions)
+    source = train.audio.name
+    held = hold_out(cues, options.holdout, options.max_ms) if validation is None else frozenset()
+    if validation is None and not held:
+        raise InputError(f"{train.captions}: too few usable cues to hold out a validation set; "
+                         "pass --val-audio and --val-captions")
+    if options.views:
+        train_plan = training_views(cues, limit_ms=options.max_ms, pad_ms=options.pad_ms, skip=held, source=source)
+    else:
+        train_plan = pack(cues, options.max_ms, options.pad_ms, skip=held, source=source)
+    rows = _rows("train", train_plan.segments)
+    if not rows:
+        raise InputError(f"{train.captions}: no usable cues ({'; '.join(map(str, train_plan.problems[:3]))})")
+    if validation is None:
+        others = frozenset(range(len(cues))) - held
+        rows += _rows("validation", pack(cues, options.max_ms, options.pad_ms, skip=others, source=source).segments)
+        return (_source_plan(train, rows, train_plan.problems),)
+    val_plan = pack(_read_cues(validation.captions), options.max_ms, options.pad_ms, source=validation.audio.name)
+    if not val_plan.segments:
+        raise InputError(f"{validation.captions}: no usable cues")
+    return (_source_plan(train, rows, train_plan.problems),
+            _source_plan(validation, _rows("validation", val_plan.segments), val_plan.problems))
+
+
+# ---------------------------------------------------------------------------- audio
+
+
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    """float [-1, 1] → int16, clipped and rounded (a float a bit over 1.0 would wrap around, not saturate)."""
+    audio = np.clip(audio, -1.0, 1.0)
+    audio *= 32767
+    return np.rint(audio, out=audio).astype(np.int16)
+
+
+def _read_ahead(path: Path, depth: int = _READ_AHEAD) -> Iterator[np.ndarray]:
+    """Decode `path` in a helper thread as int16 chunks, so ffmpeg keeps going while this thread writes rows.
+
+    Errors from the decode are re-raised here; closing this generator stops the decode (and kills ffmpeg).
+    """
+    windows = iter_windows(path, window_s=_WINDOW_S)
+    chunks: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def pump() -> None:
+        try:
+            for window in windows:
+                put(_pcm16(window.audio))
+                if stop.is_set():
+                    break
+            put(end)
+        except BaseException as err:  # handed to the consumer thread, which raises it
+            put(err)
+        finally:
+            windows.close()
+
+    thread = threading.Thread(target=pump, name=f"decode {path.name}", daemon=True)
+    thread.start()
+    try:
+        while (item := chunks.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def clips(path: Path, segments: Sequence[Segment]) -> Iterator[np.ndarray]:
+    """Each segment's int16 samples (segments in start order), cut from one streamed decode of `path`.
+
+    Only audio from the current segment's start on is kept (decoded audio no segment needs is dropped as it
+    arrives), so memory stays at about one segment plus the read-ahead. A segment past the end of the audio
+    comes out short or empty.
+    """
+    per_ms = SAMPLE_RATE // 1000
+    windows = _read_ahead(path)
+    try:
+        buffer, base = np.zeros(0, np.int16), 0  # buffer holds samples [base, base + len(buffer))
+        for segment in segments:
+            start, end = segment.start_ms * per_ms, segment.end_ms * per_ms
+            parts, top = [buffer], base + len(buffer)
+            while top < end and (chunk := next(windows, None)) is not None:
+                if top + len(chunk) <= start:  # all of it (and of parts) is before this and every later segment
+                    parts, base = [], top + len(chunk)
+                else:
+                    parts.append(chunk)
+                top += len(chunk)
+            buffer = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, np.int16)
+            cut = min(max(0, start - base), len(buffer))
+            buffer, base = buffer[cut:], base + cut
+            yield buffer[:max(0, end - base)]
+    finally:
+        windows.close()
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16-bit PCM WAV: Whisper's own input resolution, half the size of float, and soundfile decodes it."""
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def _check_fits(recording: Recording, segment: Segment, samples: int) -> None:
+    """Captions that run well past the audio are for another cut of the recording, or another file."""
+    audio_ms = segment.start_ms + samples * 1000 // SAMPLE_RATE
+    last = segment.cues[-1]
+    if last.end > audio_ms + _LATE_MS:
+        raise InputError(f"{recording.captions}: a cue ends at {caps.format_timestamp(last.end)} but the audio "
+                         f"{recording.audio.name} stops at {caps.format_timestamp(audio_ms)}; wrong file?")
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def _no_library_bars() -> Iterator[None]:
+    """datasets draws tqdm bars on stderr, which would tear the TUI; our Progress events replace them."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _check_output(path: Path) -> None:
+    """Refuse to replace anything but a dataset we made (or an empty folder)."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise InputError(f"{path} exists and is not a folder")
+    if (path / MARKER).is_file() or not any(path.iterdir()):
+        return
+    raise InputError(f"{path} exists and is not a whisper-tui dataset; choose another output folder or remove it")
+
+
+class _SplitWriter:
+    """One split written as `save_to_disk` lays it out, row by row while the audio decodes.
+
+    `Dataset.save_to_disk` can only copy a finished dataset, which on a long recording costs more than the
+    decode itself; so rows go straight into the shard files `save_to_disk` would write (the same
+    ArrowWriter, rolled over at datasets' own shard size) and `finish` writes its two JSON files from the
+    opened Dataset exactly as `save_to_disk` does. tests/test_dataset.py compares the result with a real
+    `save_to_disk`, so a datasets upgrade that changes the layout fails a test rather than a user's run.
+    """
+
+    def __init__(self, name: str, folder: Path) -> None:
+        from datasets import config
+        from datasets.utils.py_utils import convert_file_size_to_int
+
+        self.name, self.folder = name, folder
+        self.shard_bytes = convert_file_size_to_int(config.MAX_SHARD_SIZE)
+        self.shards: list[Path] = []
+        self.writer = None
+        self.rows, self.seconds, self.bytes = 0, 0.0, 0
+        self.batch: dict[str, list] = {column: [] for column in ("bytes", "path", "text", "start", "end", "source")}
+        folder.mkdir()
+
+    def _open(self) -> None:
+        from datasets.arrow_writer import ArrowWriter
+
+        self.shards.append(self.folder / f".shard-{len(self.shards):05d}.arrow")
+        self.writer = ArrowWriter(features=features(), path=str(self.shards[-1]))
+        self.bytes = 0
+
+    def write(self, segment: Segment, samples: np.ndarray) -> None:
+        start = segment.start_ms / 1000
+        end = start + len(samples) / SAMPLE_RATE
+        name = f"{Path(segment.source).stem}-{segment.start_ms:09d}-{segment.end_ms:09d}.wav"
+        row = {"bytes": wav_bytes(samples), "path": name, "text": segment.text, "start": start, "end": end,
+               "source": segment.source}
+        for column, value in row.items():
+            self.batch[column].append(value)
+        self.rows, self.seconds = self.rows + 1, self.seconds + end - start
+        if len(self.batch["text"]) >= _BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Arrow arrays straight from the byte strings: datasets' per-row encoding is slower than the decode."""
+        import pyarrow as pa
+
+        if not self.batch["text"]:
+            return
+        if self.writer is None or self.bytes >= self.shard_bytes:
+            self._close()
+            self._open()
+        b = self.batch
+        audio = pa.StructArray.from_arrays([pa.array(b["bytes"], pa.binary()), pa.array(b["path"], pa.string())],
+                                           names=["bytes", "path"])
+        table = pa.table({"audio": audio, "text": pa.array(b["text"], pa.string()),
+                          "start": pa.array(b["start"], pa.float64()), "end": pa.array(b["end"], pa.float64()),
+                          "source": pa.array(b["source"], pa.string())})
+        self.writer.write_table(table)
+        self.bytes += table.nbytes
+        for values in b.values():
+            values.clear()
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.finalize()
+            self.writer = None
+
+    def finish(self) -> SplitSummary:
+        """Name the shards as save_to_disk does and write its state.json and dataset_info.json."""
+        from datasets import Dataset, config
+        from datasets.utils.py_utils import asdict as info_dict  # save_to_disk's: leaves out unset fields
+
+        self._flush()
+        if not self.shards:
+            self._open()  # an empty split still gets one (empty) shard with the schema
+        self._close()
+        names = [f"data-{i:05d}-of-{len(self.shards):05d}.arrow" for i in range(len(self.shards))]
+        for shard, name in zip(self.shards, names, strict=True):
+            os.replace(shard, self.folder / name)
+        dataset = Dataset.from_file(str(self.folder / names[0]), split=self.name)
+        state = {key: dataset.__dict__[key] for key in
+                 ("_fingerprint", "_format_columns", "_format_kwargs", "_format_type", "_output_all_columns")}
+        state["_split"] = self.name
+        state["_data_files"] = [{"filename": name} for name in names]
+        info = info_dict(dataset.info)
+        del dataset
+        atomic_write_text(self.folder / config.DATASET_STATE_JSON_FILENAME, json.dumps(state, indent=2, sort_keys=True))
+        atomic_write_text(self.folder / config.DATASET_INFO_FILENAME,
+                          json.dumps({key: info[key] for key in sorted(info)}, indent=2))
+        return SplitSummary(self.name, self.rows, round(self.seconds, 3))
+
+
+def _write_rows(plans: Sequence[SourcePlan], folder: Path, on_event: EventHandler) -> tuple[SplitSummary, ...]:
+    """Decode each recording once and write its rows into `folder` as a saved DatasetDict."""
+    from datasets import config
+
+    writers = {name: _SplitWriter(name, folder / name) for name in SPLITS}
+    total, done = sum(len(p.rows) for p in plans), 0
+    on_event(Progress(STAGE, 0, total, unit="rows"))
+    for source in plans:
+        segments = [row.segment for row in source.rows]
+        with contextlib.closing(clips(source.recording.audio, segments)) as cut:  # on errors too: stops ffmpeg
+            for row, samples in zip(source.rows, cut, strict=True):
+                _check_fits(source.recording, row.segment, len(samples))
+                writers[row.split].write(row.segment, samples)
+                done += 1
+                on_event(Progress(STAGE, done, total, unit="rows", message=source.recording.audio.name))
+    splits = tuple(writer.finish() for writer in writers.values())
+    atomic_write_text(folder / config.DATASETDICT_JSON_FILENAME, json.dumps({"splits": list(SPLITS)}))
+    return splits
+
+
+def _marker(plans: Sequence[SourcePlan], options: PrepareOptions, splits: Sequence[SplitSummary]) -> str:
+    """What made this dataset: lets `prepare` know the folder is ours, and a reader trace rows to files."""
+    data = {
+        "created_by": "whisper-tui",
+        "format": 1,
+        "options": asdict(options),
+        "sources": [{"audio": str(p.recording.audio), "captions": str(p.recording.captions)} for p in plans],
+        "splits": {s.name: {"rows": s.rows, "seconds": s.seconds} for s in splits},
+        "problems": [str(problem) for p in plans for problem in p.problems],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def prepare(train: Recording, output: Path, validation: Recording | None = None,
+            options: PrepareOptions = PrepareOptions(), on_event: EventHandler = ignore) -> PrepareResult:
+    """Build the train/validation dataset for `train` (and `validation`) and save it at `output` atomically.
+
+    `output` is replaced only if it is a dataset made here (or an empty folder); `datasets.load_from_disk`
+    opens the result.
+    """
+    output = Path(output)
+    _check_output(output)
+    plans = plan(train, validation, options)
+    for problem in (problem for p in plans for problem in p.problems):
+        on_event(Log(str(problem), level="warning"))
+    with _no_library_bars(), atomic_directory(output) as tmp:
+        splits = _write_rows(plans, tmp, on_event)
+        atomic_write_text(tmp / MARKER, _marker(plans, options, splits))
+    problems = tuple(str(problem) for p in plans for problem in p.problems)
+    on_event(Done(STAGE, output))
+    return PrepareResult(output, splits, problems)
+
+
+# ---------------------------------------------------------------------------- Hub
+
+
+def _token() -> str:
+    """HF_TOKEN, else the saved `hf auth login` token; it is only ever handed to the Hub client."""
+    from huggingface_hub import get_token
+
+    token = os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise InputError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    return token
+
+
+def push_to_hub(dataset_dir: Path, repo_id: str, private: bool = True) -> str:
+    """Upload a prepared dataset to the Hub (a private repo by default: recordings are often personal).
+
+    Returns the dataset's URL. Offline mode, an unreachable Hub or a refused upload is one JobError line.
+    """
+    from huggingface_hub import is_offline_mode
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise InputError(f"not a Hub repo id: {repo_id!r} (expected user/name)") from None
+    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        raise JobError(f"cannot push to the Hub ({repo_id}): offline mode is on (HF_HUB_OFFLINE)")
+    token = _token()
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(dataset_dir))
+    try:
+        with _no_library_bars():
+            dataset.push_to_hub(repo_id, token=token, private=private)
+    except Exception as err:  # network, HTTP and auth errors come from several libraries: all become one line
+        reason = " ".join(str(err).replace(token, "***").split()) or type(err).__name__
+        raise JobError(f"could not push to the Hub ({repo_id}): {reason[:300]}") from None
+    return f"https://huggingface.co/datasets/{repo_id}"
