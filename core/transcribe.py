@@ -89,7 +89,11 @@ class FasterWhisperEngine:
     def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
         from faster_whisper import WhisperModel
 
-        device = pick_device(options.device)
+        import ctranslate2
+
+        device = options.device
+        if device == "auto":  # asked of CTranslate2: importing torch here would cost 2 s and 200 MB
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         self.options = options
         self.model = WhisperModel(
             str(model.ct2_dir), device=device, compute_type="int8" if device == "cpu" else "float16",
