@@ -245,6 +245,169 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- evaluate
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", required=True,
+                   help="the model to evaluate: a train run directory (its merged/), a model directory, tiny.en, "
+                        "base or a Hub id")
+    p.add_argument("--audio", type=Path, required=True, help="the evaluation recording")
+    p.add_argument("--captions", type=Path, required=True, help="its reference captions (.vtt, .srt or .json)")
+    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt: recall per keyword, and the prompted row")
+    p.add_argument("--baseline", default=None,
+                   help="the model to compare with (default: the run's base model, else tiny.en)")
+    p.add_argument("--control-audio", type=Path, action="append", default=[],
+                   help="a recording the model should still get right (forgetting check); repeatable")
+    p.add_argument("--control-captions", type=Path, action="append", default=[],
+                   help="the captions of each --control-audio, in the same order")
+    p.add_argument("--no-prompted", action="store_true", help="skip the baseline prompted with the keywords")
+    p.add_argument("--mode", default="cues", choices=["cues", "longform"],
+                   help="cues: decode each reference cue's clip (default); longform: transcribe whole recordings")
+    p.add_argument("--engine", default="auto", choices=["auto", "ctranslate2", "transformers"],
+                   help="transcription engine in longform mode")
+    p.add_argument("--batch-size", type=int, default=8, help="clips decoded together in cues mode (default 8)")
+    p.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("-o", "--output", metavar="OUT", type=Path, default=None,
+                   help="report folder (default: RUN_DIR/evaluation for a run directory, else ./evaluation)")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.evaluate import evaluate, overall_table, resolve_run, write_report
+    from core.vocabulary import load_keywords
+
+    if len(args.control_audio) != len(args.control_captions):
+        raise InputError("give one --control-captions for each --control-audio")
+    model, run_base = resolve_run(args.model)
+    is_run = model != str(args.model)
+    # a run's own report.json is train's: the evaluation goes beside it, not over it
+    output = args.output or (Path(args.model) / "evaluation" if is_run else Path("evaluation"))
+    keywords = load_keywords(args.keywords) if args.keywords else []
+    controls = list(zip(args.control_audio, args.control_captions, strict=True))
+    report = _run_job(lambda printer: evaluate(
+        model, args.audio, args.captions, keywords, args.baseline or run_base, controls,
+        prompted=not args.no_prompted, mode=args.mode, on_event=printer, engine=args.engine,
+        batch_size=args.batch_size, device=args.device, language=args.language))
+    paths = write_report(report, output)
+    headers, rows = overall_table(report)
+    table = Table(*headers, title=f"{report.main.name}: {report.mode} mode, {len(report.keywords)} keywords")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: no terminal width to respect, keep each row on one line
+        console.width = 240
+    console.print(table)
+    for path in paths:
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------- train / export
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    from core.train import TrainConfig
+
+    d = TrainConfig(dataset=Path("."), output=Path("."))
+    p.add_argument("--dataset", required=True, type=Path, metavar="DATASET_DIR", help="from `whisper-tui prepare`")
+    p.add_argument("-m", "--model", default=d.model, help="base model spec (default tiny.en)")
+    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt: recall is measured on these")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="RUN_DIR")
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lora-r", type=int, default=d.lora_r)
+    p.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
+    p.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
+    p.add_argument("--targets", default=",".join(d.target_modules), help="LoRA target modules (default q_proj,v_proj)")
+    p.add_argument("--lora-layers", choices=["decoder", "all"], default=d.lora_layers,
+                   help="decoder: encoder frozen and its outputs cached (fast); all: encoder too")
+    p.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
+    p.add_argument("--speeds", type=_floats, default=d.speeds, help="speed perturbation factors (default 0.9,1.0,1.1)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations (0: each epoch)")
+    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--language", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+
+
+class TrainPrinter(EventPrinter):
+    """Progress bar for steps plus one printed line per log and evaluation row."""
+
+    def __call__(self, event) -> None:
+        from core.events import Metrics
+
+        if isinstance(event, Metrics):
+            v = event.values
+            if event.kind == "eval":
+                recall = v.get("keyword_recall")
+                self.console.print(
+                    f"[bold]eval[/bold] step {event.step:>5}  loss {v.get('loss', 0):.3f}  WER {v.get('wer', 0):.1%}  "
+                    f"CER {v.get('cer', 0):.1%}  keyword recall {'n/a' if recall is None else f'{recall:.1%}'}",
+                    highlight=False)
+            else:
+                self.console.print(f"[dim]train step {event.step:>5}  epoch {event.epoch:5.2f}  "
+                                   f"loss {v.get('loss', 0):.4f}  lr {v.get('learning_rate', 0):.2e}[/dim]",
+                                   highlight=False)
+            return
+        super().__call__(event)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from core.train import TrainConfig, train
+    from core.vocabulary import load_keywords
+
+    config = TrainConfig(
+        dataset=args.dataset, output=args.output, model=args.model,
+        keywords=tuple(load_keywords(args.keywords)) if args.keywords else (), epochs=args.epochs,
+        learning_rate=args.lr, batch_size=args.batch_size, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, target_modules=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
+        lora_layers=args.lora_layers, full_finetune=args.full_finetune, speeds=args.speeds,
+        eval_every=args.eval_every, max_steps=args.max_steps, seed=args.seed, language=args.language,
+        device=args.device, resume=args.resume)
+    printer = TrainPrinter()
+    try:
+        result = train(config, printer)
+    finally:
+        printer.close()
+    if result.interrupted:
+        print(f"stopped at step {result.steps}; continue with: whisper-tui train ... -o {result.run_dir} --resume",
+              file=sys.stderr)
+        return 130
+    base, best = result.baseline, result.best
+    if base and best:
+        print(f"baseline: WER {base.get('wer', 0):.1%}, keyword recall {base.get('keyword_recall', 0):.1%}; "
+              f"best (step {best.get('step')}): WER {best.get('wer', 0):.1%}, "
+              f"keyword recall {best.get('keyword_recall', 0):.1%}", file=sys.stderr)
+    print(result.merged)
+    return 0
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    p.add_argument("--ct2", action="store_true", required=True, help="CTranslate2 model for faster-whisper")
+    p.add_argument("--quantization", default=None, help="e.g. int8, int8_float16, float16 (default: as saved)")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from core.train import export_ct2
+
+    print(_run_job(lambda printer: export_ct2(args.run_dir, args.quantization)))
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "fetch": Subcommand("download a URL (yt-dlp) or copy a local file into a folder", _fetch_arguments, _fetch),
     "transcribe": Subcommand("draft timestamped captions with Whisper", _transcribe_arguments, _transcribe),
@@ -252,6 +415,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                           _prepare),
     "check": Subcommand("validate captions: timing, overlaps, reading speed, parse problems", _check_arguments,
                         _check),
+    "train": Subcommand("LoRA fine-tune on a prepared dataset; best checkpoint by keyword recall, then WER",
+                        _train_arguments, _train),
+    "export": Subcommand("export a run's merged model to CTranslate2 for faster-whisper", _export_arguments,
+                         _export),
+    "evaluate": Subcommand("score models on reference captions: WER, keyword recall, forgetting", _evaluate_arguments,
+                           _evaluate),
 }
 
 

@@ -87,9 +87,8 @@ class FasterWhisperEngine:
     name = "ctranslate2"
 
     def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
-        from faster_whisper import WhisperModel
-
         import ctranslate2
+        from faster_whisper import WhisperModel
 
         device = options.device
         if device == "auto":  # asked of CTranslate2: importing torch here would cost 2 s and 200 MB
