@@ -216,8 +216,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _prepare_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", type=Path, required=True, help="the training recording")
-    p.add_argument("--captions", type=Path, required=True, help="its corrected captions (.vtt, .srt or .json)")
+    p.add_argument("--audio", type=Path, required=True, action="append",
+                   help="a training recording (repeat with --captions for several, e.g. plain speech to mix in)")
+    p.add_argument("--captions", type=Path, required=True, action="append",
+                   help="its corrected captions (.vtt, .srt or .json), in the same order as --audio")
     p.add_argument("--val-audio", type=Path, default=None, help="a separate validation recording")
     p.add_argument("--val-captions", type=Path, default=None, help="the validation recording's captions")
     p.add_argument("--holdout", type=float, default=0.15,
@@ -236,8 +238,10 @@ def _prepare(args: argparse.Namespace) -> int:
         raise InputError("--val-audio and --val-captions go together")
     validation = Recording(args.val_audio, args.val_captions) if args.val_audio else None
     options = PrepareOptions(holdout=args.holdout, views=args.views)
-    result = _run_job(lambda printer: prepare(Recording(args.audio, args.captions), args.output, validation,
-                                              options, printer))
+    if len(args.audio) != len(args.captions):
+        raise InputError("give one --captions for each --audio")
+    recordings = [Recording(a, c) for a, c in zip(args.audio, args.captions, strict=True)]
+    result = _run_job(lambda printer: prepare(recordings, args.output, validation, options, printer))
     print(result.path)
     print(result.summary())
     if args.push_to_hub:

@@ -133,20 +133,35 @@ def _source_plan(recording: Recording, rows: list[PlannedRow], problems: Sequenc
     return SourcePlan(recording, tuple(rows), tuple(problems))
 
 
-def plan(train: Recording, validation: Recording | None = None,
+def plan(train: Recording | Sequence[Recording], validation: Recording | None = None,
          options: PrepareOptions = PrepareOptions()) -> tuple[SourcePlan, ...]:
     """Which rows each recording gives to which split. Reads only the captions.
 
-    Without a validation recording, `hold_out` picks whole cues spread over the training recording;
-    packing never spans a held-out cue and padding stops short of it, so no validation audio is in train.
+    Several training recordings (e.g. a jargon-heavy one and some plain speech) each give rows. Without a
+    validation recording, `hold_out` picks whole cues spread over each training recording; packing never
+    spans a held-out cue and padding stops short of it, so no validation audio is in train.
     """
+    trains = [train] if isinstance(train, Recording) else list(train)
+    if not trains:
+        raise InputError("no training recording given")
     if validation is None and not 0 < options.holdout <= 0.5:
         raise InputError(f"hold-out share must be in (0, 0.5], got {options.holdout}")
-    cues = _read_cues(train.captions)
-    source = train.audio.name
-    held = hold_out(cues, options.holdout, options.max_ms) if validation is None else frozenset()
-    if validation is None and not held:
-        raise InputError(f"{train.captions}: too few usable cues to hold out a validation set; "
+    plans = [_train_plan(recording, options, hold=validation is None) for recording in trains]
+    if validation is None:
+        return tuple(plans)
+    val_plan = pack(_read_cues(validation.captions), options.max_ms, options.pad_ms, source=validation.audio.name)
+    if not val_plan.segments:
+        raise InputError(f"{validation.captions}: no usable cues")
+    return (*plans, _source_plan(validation, _rows("validation", val_plan.segments), val_plan.problems))
+
+
+def _train_plan(recording: Recording, options: PrepareOptions, hold: bool) -> SourcePlan:
+    """The training rows of one recording, plus its held-out validation rows when `hold`."""
+    cues = _read_cues(recording.captions)
+    source = recording.audio.name
+    held = hold_out(cues, options.holdout, options.max_ms) if hold else frozenset()
+    if hold and not held:
+        raise InputError(f"{recording.captions}: too few usable cues to hold out a validation set; "
                          "pass --val-audio and --val-captions")
     if options.views:
         train_plan = training_views(cues, limit_ms=options.max_ms, pad_ms=options.pad_ms, skip=held, source=source)
@@ -154,16 +169,11 @@ def plan(train: Recording, validation: Recording | None = None,
         train_plan = pack(cues, options.max_ms, options.pad_ms, skip=held, source=source)
     rows = _rows("train", train_plan.segments)
     if not rows:
-        raise InputError(f"{train.captions}: no usable cues ({'; '.join(map(str, train_plan.problems[:3]))})")
-    if validation is None:
+        raise InputError(f"{recording.captions}: no usable cues ({'; '.join(map(str, train_plan.problems[:3]))})")
+    if hold:
         others = frozenset(range(len(cues))) - held
         rows += _rows("validation", pack(cues, options.max_ms, options.pad_ms, skip=others, source=source).segments)
-        return (_source_plan(train, rows, train_plan.problems),)
-    val_plan = pack(_read_cues(validation.captions), options.max_ms, options.pad_ms, source=validation.audio.name)
-    if not val_plan.segments:
-        raise InputError(f"{validation.captions}: no usable cues")
-    return (_source_plan(train, rows, train_plan.problems),
-            _source_plan(validation, _rows("validation", val_plan.segments), val_plan.problems))
+    return _source_plan(recording, rows, train_plan.problems)
 
 
 # ---------------------------------------------------------------------------- audio
@@ -414,9 +424,10 @@ def _marker(plans: Sequence[SourcePlan], options: PrepareOptions, splits: Sequen
     return json.dumps(data, indent=2) + "\n"
 
 
-def prepare(train: Recording, output: Path, validation: Recording | None = None,
+def prepare(train: Recording | Sequence[Recording], output: Path, validation: Recording | None = None,
             options: PrepareOptions = PrepareOptions(), on_event: EventHandler = ignore) -> PrepareResult:
-    """Build the train/validation dataset for `train` (and `validation`) and save it at `output` atomically.
+    """Build the train/validation dataset for `train` (one or more recordings, and `validation`) and save it at
+    `output` atomically.
 
     `output` is replaced only if it is a dataset made here (or an empty folder); `datasets.load_from_disk`
     opens the result.

@@ -499,10 +499,15 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     )
     events = _EventsCallback(metrics_file, on_event if _is_main_process() else ignore, stop)
     trainer = _make_trainer_class()(
-        model=model, args=args, train_dataset=train_examples, data_collator=Collator(config.caches_encoder),
+        model=model, args=args, train_dataset=train_examples, eval_dataset=eval_examples,
+        data_collator=Collator(config.caches_encoder),
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or (config.language or "en") == "en",
         generate_kwargs=_generate_kwargs(resolved, config), callbacks=[_callback(events)])
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars
+        trainer.remove_callback(noisy)
     if resume_from is not None:
         step = int(resume_from.name.rsplit("-", 1)[-1])
         if _is_main_process():
