@@ -339,6 +339,10 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help="decoder: encoder frozen and its outputs cached (fast); all: encoder too")
     p.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     p.add_argument("--speeds", type=_floats, default=d.speeds, help="speed perturbation factors (default 0.9,1.0,1.1)")
+    p.add_argument("--other-weight", type=float, default=d.other_weight,
+                   help="loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
+    p.add_argument("--distill", type=float, default=d.distill,
+                   help="weight of a KL term that keeps non-keyword tokens close to the base model")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations (0: each epoch)")
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -379,6 +383,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.lr, batch_size=args.batch_size, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout, target_modules=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
         lora_layers=args.lora_layers, full_finetune=args.full_finetune, speeds=args.speeds,
+        other_weight=args.other_weight, distill=args.distill,
         eval_every=args.eval_every, max_steps=args.max_steps, seed=args.seed, language=args.language,
         device=args.device, resume=args.resume)
     printer = TrainPrinter()

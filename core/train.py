@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ class TrainConfig:
     lora_layers: str = "decoder"  # "decoder" (encoder frozen and cached) or "all"
     full_finetune: bool = False
     speeds: tuple[float, ...] = (0.9, 1.0, 1.1)
+    other_weight: float = 1.0  # loss weight of non-keyword tokens in rows that have keywords (keywords weigh 1)
+    distill: float = 0.0  # weight of a KL term keeping non-keyword tokens close to the base model
     eval_every: int = 0  # steps between evaluations; 0 = once per epoch
     save_total_limit: int = 2
     warmup: float = 0.1
@@ -69,6 +71,8 @@ class TrainConfig:
     def check(self) -> None:
         if self.lora_layers not in ("decoder", "all"):
             raise InputError(f"lora layers must be 'decoder' or 'all', not {self.lora_layers!r}")
+        if not 0 <= self.other_weight <= 1 or self.distill < 0:
+            raise InputError("other-token weight must be in [0, 1] and the distillation weight ≥ 0")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise InputError("epochs must be positive")
         if self.learning_rate <= 0 or self.batch_size < 1 or self.lora_r < 1:
@@ -112,11 +116,15 @@ def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Example:
-    """One training or validation item: model input (log-mel or cached encoder output) and label ids."""
+    """One training or validation item: model input (log-mel or cached encoder output), label ids, and
+    which label positions spell a keyword (they get the full loss; see TrainConfig.other_weight)."""
 
     inputs: object  # torch.Tensor
     labels: tuple[int, ...]
     text: str
+    keyword_mask: tuple[bool, ...] = ()
+    teacher_ids: object = None  # [len(labels), k] top-k token ids of the base model (for distillation)
+    teacher_logp: object = None  # their log-probabilities
 
 
 def _load_rows(dataset_dir: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
@@ -167,12 +175,23 @@ class Encoder:
         return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-def label_ids(tokenizer, text: str) -> tuple[int, ...]:
+def label_ids(tokenizer, text: str, keywords: Sequence[Keyword] = ()) -> tuple[tuple[int, ...], tuple[bool, ...]]:
     """Token ids to learn: prefix tokens (language/task/no-timestamps) + text + <|endoftext|>, without the
-    leading <|startoftranscript|>, which the model prepends itself when it shifts labels right."""
-    ids = tokenizer(text).input_ids
+    leading <|startoftranscript|>, which the model prepends itself when it shifts labels right; and a mask
+    of the tokens that overlap a keyword occurrence.
+
+    The text gets a leading space, as Whisper itself writes the first word of a segment."""
+    from core.vocabulary import find_keywords
+
     start = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
-    return tuple(ids[1:] if ids and ids[0] == start else ids)
+    prefix = [t for t in tokenizer.prefix_tokens if t != start]
+    spoken = " " + text.strip()
+    encoded = tokenizer(spoken, add_special_tokens=False, return_offsets_mapping=True)
+    spans = [(m.start, m.end) for m in find_keywords(spoken, keywords)] if keywords else []
+    text_mask = [any(a < m_end and m_start < b for m_start, m_end in spans) for a, b in encoded.offset_mapping]
+    ids = (*prefix, *encoded.input_ids, tokenizer.eos_token_id)
+    mask = (False,) * len(prefix) + tuple(text_mask) + (False,)
+    return ids, mask
 
 
 class Collator:
@@ -187,12 +206,25 @@ class Collator:
 
         width = max(len(item.labels) for item in items)
         labels = torch.full((len(items), width), -100, dtype=torch.long)
+        keyword_mask = torch.zeros((len(items), width), dtype=torch.bool)
         for row, item in enumerate(items):
             labels[row, :len(item.labels)] = torch.tensor(item.labels, dtype=torch.long)
+            if item.keyword_mask:
+                keyword_mask[row, :len(item.keyword_mask)] = torch.tensor(item.keyword_mask, dtype=torch.bool)
         inputs = torch.stack([item.inputs for item in items])
+        batch = {"labels": labels, "keyword_mask": keyword_mask}
+        if all(item.teacher_ids is not None for item in items):
+            k = items[0].teacher_ids.shape[-1]
+            batch["teacher_ids"] = torch.zeros((len(items), width, k), dtype=torch.long)
+            batch["teacher_logp"] = torch.zeros((len(items), width, k), dtype=torch.float32)
+            for row, item in enumerate(items):
+                batch["teacher_ids"][row, :len(item.labels)] = item.teacher_ids
+                batch["teacher_logp"][row, :len(item.labels)] = item.teacher_logp
         if self.cached:
-            return {"encoder_outputs": BaseModelOutput(last_hidden_state=inputs), "labels": labels}
-        return {"input_features": inputs, "labels": labels}
+            batch["encoder_outputs"] = BaseModelOutput(last_hidden_state=inputs)
+        else:
+            batch["input_features"] = inputs
+        return batch
 
 
 # ---------------------------------------------------------------------------- model
@@ -260,13 +292,44 @@ def _make_trainer_class():
         """A Trainer whose evaluation decodes for real (greedy) and scores WER, CER and keyword recall."""
 
         def __init__(self, *args, eval_examples: list[Example], tokenizer, keywords, english: bool,
-                     generate_kwargs: dict, **kwargs) -> None:
+                     generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0, **kwargs) -> None:
             super().__init__(*args, **kwargs)
+            self.other_weight = other_weight
+            self.distill = distill
             self.eval_examples = eval_examples
             self.whisper_tokenizer = tokenizer
             self.keywords = keywords
             self.english = english
             self.generate_kwargs = generate_kwargs
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """Cross-entropy with keyword tokens at full weight and the rest at `other_weight`, plus a
+            distillation term on the non-keyword tokens: cross-entropy against the base model's top-k
+            distribution, computed once before training (so it costs no extra forward pass per step)."""
+            import torch
+            import torch.nn.functional as F
+
+            keyword_mask = inputs.pop("keyword_mask", None)
+            teacher_ids = inputs.pop("teacher_ids", None)
+            teacher_logp = inputs.pop("teacher_logp", None)
+            outputs = model(**inputs)
+            if keyword_mask is None or (self.other_weight == 1.0 and teacher_ids is None):
+                return (outputs.loss, outputs) if return_outputs else outputs.loss
+            labels = inputs["labels"]
+            valid = labels != -100
+            log_probs = F.log_softmax(outputs.logits.float(), dim=-1)
+            ce = -log_probs.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+            # rows without any keyword (plain speech mixed in) keep full weight: they anchor ordinary words
+            has_keyword = keyword_mask.any(dim=1, keepdim=True)
+            other = torch.where(has_keyword, self.other_weight, 1.0)
+            weights = torch.where(keyword_mask, 1.0, other) * valid
+            loss = (ce * weights).sum() / weights.sum().clamp_min(1e-6)
+            plain = valid & ~keyword_mask
+            if teacher_ids is not None and self.distill > 0 and bool(plain.any()):
+                target = F.softmax(teacher_logp, dim=-1)  # renormalised over the top k
+                soft_ce = -(target * log_probs.gather(-1, teacher_ids)).sum(-1)
+                loss = loss + self.distill * (soft_ce * plain).sum() / plain.sum()
+            return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
             import torch
@@ -284,6 +347,7 @@ def _make_trainer_class():
                 for first in range(0, len(self.eval_examples), size):
                     batch = collate(self.eval_examples[first:first + size])
                     batch = self._prepare_inputs(batch)
+                    batch.pop("keyword_mask", None)
                     losses.append(float(model(**batch).loss))
                     inputs = {k: v for k, v in batch.items() if k != "labels"}
                     tokens = model.generate(**inputs, **self.generate_kwargs)
@@ -395,7 +459,7 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
 
 
 def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event: EventHandler,
-              stage: str) -> list[Example]:
+              stage: str, keywords: Sequence[Keyword] = ()) -> list[Example]:
     """Every row at every speed → Example (encoder outputs computed here, once, when cached)."""
     clips, texts = [], []
     for samples, text in rows:
@@ -413,7 +477,35 @@ def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event:
     else:
         inputs = encoder.features(clips)
         tick(len(clips))
-    return [Example(inputs[i], label_ids(tokenizer, texts[i]), texts[i]) for i in range(len(clips))]
+    labels = {text: label_ids(tokenizer, text, keywords) for text in set(texts)}
+    return [Example(inputs[i], labels[text][0], text, labels[text][1]) for i, text in enumerate(texts)]
+
+
+def attach_teacher(model, examples: list[Example], collate: Collator, device: str, k: int = 16,
+                   batch_size: int = 16) -> list[Example]:
+    """The untrained model's top-k next-token distribution at every label position (teacher forcing).
+
+    Called before the first update, when LoRA's B matrices are still zero, so this *is* the base model."""
+    import torch
+
+    model.eval()
+    out: list[Example] = []
+    with torch.inference_mode():
+        for first in range(0, len(examples), batch_size):
+            chunk = examples[first:first + batch_size]
+            batch = collate(chunk)
+            batch.pop("keyword_mask")
+            batch = {key: (value.to(device) if hasattr(value, "to") else value) for key, value in batch.items()}
+            if "encoder_outputs" in batch:
+                batch["encoder_outputs"].last_hidden_state = batch["encoder_outputs"].last_hidden_state.to(device)
+            logp = torch.log_softmax(model(**batch).logits.float(), dim=-1)
+            top = logp.topk(k, dim=-1)
+            for row, example in enumerate(chunk):
+                n = len(example.labels)
+                out.append(replace(example, teacher_ids=top.indices[row, :n].cpu(),
+                                   teacher_logp=top.values[row, :n].cpu()))
+    model.train()
+    return out
 
 
 def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.Event | None = None) -> TrainResult:
@@ -452,9 +544,11 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     on_event(Log(f"{len(rows['train'])} training rows × {len(config.speeds)} speeds, "
                  f"{len(rows['validation'])} validation rows; encoder {mode}"))
     train_examples = _examples(rows["train"], config.speeds, tokenizer, encoder, config.caches_encoder,
-                               on_event, "encode")
+                               on_event, "encode", config.keywords)
     eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
+    if config.distill > 0:
+        train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -503,7 +597,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         data_collator=Collator(config.caches_encoder),
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or (config.language or "en") == "en",
-        generate_kwargs=_generate_kwargs(resolved, config), callbacks=[_callback(events)])
+        generate_kwargs=_generate_kwargs(resolved, config), callbacks=[_callback(events)],
+        other_weight=config.other_weight, distill=config.distill)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars

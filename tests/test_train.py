@@ -1,0 +1,142 @@
+"""End to end on the sample: prepare → train (default settings) → evaluate, on a voice not in training and
+on two forgetting checks (plain synthetic English in the train voices, and real human speech).
+
+One training run (module fixture) serves every test here; it is the slow part of the suite, and CI runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from core import audio, captions
+from core.evaluate import normalize
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_data"
+TRAIN_BUDGET_S = 600  # acceptance: default training on 2 CPU cores finishes within 10 minutes
+
+
+def cli(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def human_control(tmp_path_factory) -> tuple[Path, Path]:
+    from tests.human_speech import build_human_control
+
+    return build_human_control(tmp_path_factory.mktemp("human"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny) -> dict:
+    """`whisper-tui prepare` (jargon recording + plain speech, training views) and `whisper-tui train` with
+    default settings; the recording's own held-out cues choose the checkpoint, validation.* stays unseen."""
+    work = tmp_path_factory.mktemp("train-e2e")
+    dataset, run_dir = work / "dataset", work / "run"
+    cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
+        "--audio", str(SAMPLES / "plain.mp3"), "--captions", str(SAMPLES / "plain.vtt"), "--views",
+        "-o", str(dataset))
+    started = time.monotonic()
+    trained = cli("train", "--dataset", str(dataset), "--keywords", str(SAMPLES / "keywords.txt"), "-o", str(run_dir))
+    seconds = time.monotonic() - started
+    print(f"\ndefault training took {seconds:.0f} s")
+    return {"dir": run_dir, "seconds": seconds, "stdout": trained.stdout, "stderr": trained.stderr}
+
+
+@pytest.fixture(scope="module")
+def report(run, human_control, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("evaluation")
+    human_audio, human_vtt = human_control
+    cli("evaluate", "-m", str(run["dir"]), "--audio", str(SAMPLES / "validation.mp3"),
+        "--captions", str(SAMPLES / "validation.vtt"), "--keywords", str(SAMPLES / "keywords.txt"),
+        "--control-audio", str(SAMPLES / "control.mp3"), "--control-captions", str(SAMPLES / "control.vtt"),
+        "--control-audio", str(human_audio), "--control-captions", str(human_vtt), "-o", str(out))
+    data = json.loads((out / "report.json").read_text())
+    data["_dir"] = out
+    return data
+
+
+def test_default_training_fits_the_time_budget(run):
+    assert run["seconds"] <= TRAIN_BUDGET_S
+    assert Path(run["stdout"].strip().splitlines()[-1]) == run["dir"] / "merged"
+
+
+def test_keywords_learned_on_an_unseen_voice_without_forgetting(report):
+    variants = {v["name"]: v for v in report["variants"]}
+    base, tuned = variants["baseline"], variants["fine-tuned"]
+    summary = {name: (v["recall"], v["wer"], v["control_wer"]) for name, v in variants.items()}
+    print(json.dumps(summary, indent=1))
+    assert tuned["recall"] >= 0.8 and tuned["recall"] > base["recall"]
+    assert tuned["wer"] < base["wer"]
+    for control in ("control", "human_control"):
+        rise_points = 100 * (tuned["control_wer"][control] - base["control_wer"][control])
+        assert rise_points <= 2.0, (control, rise_points)
+
+
+def test_report_shows_baseline_prompted_and_fine_tuned_side_by_side(report):
+    assert [v["name"] for v in report["variants"]] == ["baseline", "prompted", "fine-tuned"]
+    markdown = (report["_dir"] / "report.md").read_text()
+    for name in ("baseline", "prompted", "fine-tuned"):
+        assert name in markdown
+    assert "Mixtral 8x7B" in markdown  # the per-keyword table
+
+
+def test_metrics_log_has_a_baseline_row_and_the_best_is_chosen_by_quality(run):
+    rows = [json.loads(line) for line in (run["dir"] / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    trains = [r for r in rows if r["kind"] == "train"]
+    assert evals[0]["step"] == 0 and trains and all("loss" in r for r in trains)
+    assert all({"wer", "cer", "keyword_recall", "quality"} <= r.keys() for r in evals)
+    train_report = json.loads((run["dir"] / "report.json").read_text())
+    best = max(evals, key=lambda r: (round(r["keyword_recall"], 3), -r["wer"]))
+    assert train_report["best"]["step"] == best["step"]
+    assert train_report["best"]["keyword_recall"] == pytest.approx(best["keyword_recall"])
+    assert "not eval loss" in train_report["selection"]
+
+
+def test_merged_model_transcribes_offline_with_timestamps(run):
+    from transformers import pipeline
+
+    asr = pipeline("automatic-speech-recognition", model=str(run["dir"] / "merged"), device="cpu")
+    wave = audio.load_audio(SAMPLES / "validation.mp3")
+    result = asr({"raw": wave, "sampling_rate": 16000}, return_timestamps=True, chunk_length_s=30)
+    chunks = result["chunks"]
+    assert len(chunks) >= 3 and len(result["text"].split()) > 40
+    assert all(c["timestamp"][0] is not None for c in chunks)
+    starts = [c["timestamp"][0] for c in chunks]
+    assert starts == sorted(starts) and starts[-1] > 20
+
+
+def test_adapter_loads_with_peft(run, tiny):
+    from peft import PeftModel
+    from transformers import WhisperForConditionalGeneration
+
+    base = WhisperForConditionalGeneration.from_pretrained(tiny.hf_dir)
+    model = PeftModel.from_pretrained(base, str(run["dir"] / "adapter"))
+    trainable = [n for n, _ in model.named_parameters() if "lora_" in n]
+    assert trainable and all(".decoder." in n for n in trainable)
+
+
+def test_ct2_export_transcribes_like_the_merged_model(run):
+    exported = cli("export", str(run["dir"]), "--ct2", "--quantization", "int8").stdout.strip()
+    assert Path(exported) == run["dir"] / "ct2" and (run["dir"] / "ct2" / "model.bin").is_file()
+    reference = normalize(captions.read(SAMPLES / "validation.vtt").text)
+    wers = {}
+    for engine, model in (("ctranslate2", run["dir"] / "ct2"), ("transformers", run["dir"] / "merged")):
+        out = run["dir"] / f"transcript-{engine}"
+        cli("transcribe", str(SAMPLES / "validation.mp3"), "-m", str(model), "--engine", engine,
+            "--beam-size", "1", "-o", str(out))
+        wers[engine] = jiwer.wer(reference, normalize(captions.read(out / "validation.vtt").text))
+    print(wers)
+    assert abs(wers["ctranslate2"] - wers["transformers"]) <= 0.02
