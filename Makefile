@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test demo bench lint clean-venv
+.PHONY: run test demo bench lint clean-venv venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/whisper-tui transcribe sample_data/train.mp3 -m tiny.en -o out/
+
+# The whole loop on sample_data/: prepare → train (baseline = its step-0 evaluation) → evaluate on a voice
+# the model never heard, with the plain-English control set as the forgetting check.
+demo: $(STAMP)
+	$(BIN)/whisper-tui prepare --audio sample_data/train.mp3 --captions sample_data/train.vtt \
+	    --audio sample_data/plain.mp3 --captions sample_data/plain.vtt --views -o out/dataset
+	rm -rf out/run
+	$(BIN)/whisper-tui train --dataset out/dataset --keywords sample_data/keywords.txt -o out/run
+	$(BIN)/whisper-tui evaluate -m out/run --audio sample_data/validation.mp3 --captions sample_data/validation.vtt \
+	    --keywords sample_data/keywords.txt --control-audio sample_data/control.mp3 \
+	    --control-captions sample_data/control.vtt -o out/evaluation
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

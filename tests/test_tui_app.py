@@ -1,0 +1,330 @@
+"""The app around the screens: start screen, screen switching, help, keymap, command palette, jobs, and a
+real terminal run in tmux that is killed with SIGKILL mid-edit (acceptance: no edit is lost)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from core import captions as caps
+from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing, sample_workspace
+from tui.app import WhisperTuiApp
+from tui.screens import SCREENS
+from tui.screens.editor import EditorScreen
+from tui.screens.fetch import FetchScreen
+from tui.screens.help import HelpScreen, binding_ids, key_rows
+from tui.screens.placeholder import PlaceholderScreen
+from tui.screens.start import StartScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_data"
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def workspace(home: Path) -> Workspace:
+    """The sample project, with "Mixtral 8x7B" mis-heard in cue 4 (so there is something to fix)."""
+    workspace = sample_workspace()
+    path = workspace.captions_dir / "train.vtt"
+    cues = list(caps.read(path).cues)
+    cues[3] = cues[3].with_text(cues[3].text.replace("Mixtral 8x7B", "mixture 8 by 7B"))
+    caps.write(caps.Captions(cues=cues), path)
+    return workspace
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
+        await pilot.pause(0.05)
+
+
+# ---------------------------------------------------------------------------- start screen
+
+
+async def test_start_screen_creates_a_workspace(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "new-project"
+    app = WhisperTuiApp(None, start_dir=folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        assert app.screen.query_one("#folder", Input).value == str(folder)
+        assert not app.check_action("show_screen", (2,))  # no workspace: no numbered screens yet
+        app.screen.query_one("#name", Input).value = "Interviews"
+        app.screen.query_one("#model", Input).value = "base"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
+        assert "Interviews" in app.title and "base" in app.title
+    workspace = open_workspace(folder)
+    assert (workspace.name, workspace.model) == ("Interviews", "base")
+
+
+async def test_start_screen_opens_the_sample_project(home: Path, tmp_path: Path) -> None:
+    app = WhisperTuiApp(None, start_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
+        table = app.screen.query_one("#sources", DataTable)
+        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["plain", "train"]
+    assert is_workspace(home / "sample")
+
+
+async def test_start_screen_reports_errors_without_crashing(home: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    app = WhisperTuiApp(None, start_dir=blocker)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, StartScreen)
+        assert "is a file" in app.screen.query_one("#status").text.plain
+
+
+# ---------------------------------------------------------------------------- screens, help, keymap, palette
+
+
+async def test_number_keys_switch_screens_and_the_header_names_the_workspace(workspace: Workspace) -> None:
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
+        assert app.title == "whisper-tui · sample · tiny.en"
+        for number in (3, 4, 5):
+            await pilot.press(str(number))
+            assert isinstance(app.screen, PlaceholderScreen)
+            assert app.current_number == number
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.session is not None)
+        await pilot.press("1")
+        assert isinstance(app.screen, FetchScreen)
+        assert {n: s.load().NUMBER for n, s in SCREENS.items()} == {n: n for n in SCREENS}
+
+
+async def test_help_lists_every_binding(workspace: Workspace) -> None:
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = key_rows(app, {})
+        listed = {row.binding_id for row in rows}
+        assert binding_ids() <= listed
+        assert {"editor.next_flag", "editor.undo", "fetch.transcribe", "app.help", "keywords.save",
+                "table.down"} <= listed
+        sections = {row.section for row in rows}
+        assert {f"{n} {spec.title}" for n, spec in SCREENS.items()} <= sections
+        undo = next(row for row in rows if row.binding_id == "editor.undo")
+        assert "^z" in undo.keys and "u" in undo.keys
+        await pilot.press("escape")
+        assert isinstance(app.screen, FetchScreen)
+
+
+async def test_user_keymap_remaps_keys_by_binding_id(workspace: Workspace, tmp_path: Path) -> None:
+    config = Path(os.environ["WHISPER_TUI_CONFIG"])
+    config.mkdir(parents=True)
+    (config / "keymap.toml").write_text('[keys]\n"editor.next_flag" = "j"\n"no.such.binding" = "x"\n')
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.keymap == {"editor.next_flag": "j"}
+        assert any("no.such.binding" in n.message for n in app._notifications)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.review is not None
+                       and not app.screen.review.pending_texts())
+        editor = app.screen
+        await pilot.press("n")
+        assert editor.table.cursor == 0
+        await pilot.press("j")
+        assert editor.table.cursor == 3
+        row = next(r for r in key_rows(app, app.keymap) if r.binding_id == "editor.next_flag")
+        assert row.keys == "j"
+
+
+async def test_command_palette_runs_screen_actions(workspace: Workspace) -> None:
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Go to 2")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.review is not None
+                       and not app.screen.review.pending_texts())
+        editor = app.screen
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Next flag")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is editor and editor.table.cursor == 3)
+
+
+# ---------------------------------------------------------------------------- jobs: fetch + transcribe
+
+
+@pytest.mark.slow
+async def test_fetch_and_transcribe_a_local_file(workspace: Workspace, model_cache: Path) -> None:
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
+        screen = app.screen
+        await pilot.press("f")
+        await pilot.press(*str(SAMPLES / "control.mp3"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "fetch" in app.sub_title)  # the header shows the running job
+        await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
+        status = screen.query_one("#status").text.plain
+        assert "wrote captions/control.vtt" in status, status
+        assert app.sub_title == ""
+        vtt = workspace.captions_dir / "control.vtt"
+        cues = caps.read(vtt).cues
+        assert len(cues) >= 4 and "weather" in " ".join(c.text for c in cues).lower()
+        draft = read_for_editing(vtt).cues  # the word probabilities survive beside the VTT
+        assert all(c.words for c in draft) and all(w.probability is not None for c in draft for w in c.words)
+        assert (workspace.audio_dir / "control.mp3").is_file()
+        table = screen.query_one("#sources", DataTable)
+        rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(table.row_count)}
+        assert rows["control"][2] == "control.vtt" and rows["control"][3] == "transcribed"
+        # cancel a second draft straight away: nothing is written
+        table.move_cursor(row=list(rows).index("plain"))
+        await pilot.press("t", "escape")
+        await wait_for(pilot, lambda: screen.job_name is None, timeout=120)
+        assert "cancelled" in screen.query_one("#status").text.plain
+        assert not (workspace.captions_dir / "plain.vtt").exists()
+        # Enter on the new source opens it in the editor
+        table.move_cursor(row=list(rows).index("control"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.path == vtt)
+
+
+# ---------------------------------------------------------------------------- a real terminal, killed -9
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a killed child may wait a moment to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class Tmux:
+    """A private tmux server running one command at a fixed size; the screen is read with capture-pane."""
+
+    def __init__(self, width: int = 100, height: int = 30) -> None:
+        self.socket = f"whisper-tui-test-{uuid.uuid4().hex[:8]}"
+        self.size = (width, height)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              timeout=30).stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(command)
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(self.size[0]), "-y",
+                        str(self.size[1]), "-s", "app", shell], check=True, timeout=30)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "app")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "app", *keys)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{screen}")
+            time.sleep(0.2)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "app"], capture_output=True,
+                              timeout=30).returncode == 0
+
+    def wait_closed(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout} s:\n{self.screen()}")
+            time.sleep(0.1)
+
+    def pid(self) -> int:
+        return int(self.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_sigkill_mid_edit_loses_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    """Acceptance: edit a cue in a real terminal, wait 2 s, kill -9, restart: the edit is offered back."""
+    path = workspace.captions_dir / "train.vtt"
+    env = {"WHISPER_TUI_HOME": os.environ["WHISPER_TUI_HOME"], "WHISPER_TUI_CONFIG": os.environ["WHISPER_TUI_CONFIG"],
+           "WHISPER_TUI_PLAYER": "none", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT),
+           "HOME": os.environ.get("HOME", str(tmp_path)), "PATH": os.environ.get("PATH", "")}
+    command = [sys.executable, "-m", "core.cli", str(workspace.root)]
+    terminal = Tmux()
+    try:
+        terminal.start(command, env)
+        terminal.wait_for("Sources", timeout=60)
+        terminal.keys("2")
+        terminal.wait_for("cue 1/17")
+        terminal.keys("n")
+        terminal.wait_for("cue 4/17")
+        terminal.keys("a")
+        screen = terminal.wait_for("On MMLU, Mixtral 8x7B beats")
+        assert "On MMLU, mixture" not in screen
+        time.sleep(2.0)
+        pid = terminal.pid()
+        os.kill(pid, signal.SIGKILL)
+        terminal.wait_closed(10)  # the pane closes once the process is gone
+        assert not running(pid)
+        assert "mixture 8 by 7B" in path.read_text()  # never saved...
+        assert caps.find_newer_autosave(path) is not None  # ...but autosaved
+
+        terminal = Tmux()
+        terminal.start(command, env)
+        terminal.wait_for("Sources", timeout=60)
+        terminal.wait_for("unsaved edits")  # screen 1 already says so
+        terminal.keys("2")
+        terminal.wait_for("Restore unsaved edits of train.vtt?")
+        terminal.keys("r")
+        screen = terminal.wait_for("restored autosave of train.vtt")
+        assert "On MMLU, Mixtral 8x7B beats" in screen
+        terminal.keys("C-s")
+        terminal.wait_for("saved captions/train.vtt")
+        assert "On MMLU, Mixtral 8x7B beats" in path.read_text()
+        terminal.keys("C-q")
+        terminal.wait_closed(15)  # saved: quits without asking
+    finally:
+        terminal.close()

@@ -1,0 +1,50 @@
+"""The screen registry: what number keys 1-5 open. THE extension point for new screens.
+
+Each entry names a mode (Textual keeps one screen stack per mode, so a dialog open on one screen stays there
+when you switch), a title, a short tab label, and how to load the screen class (lazily: importing a screen
+module should not slow down start-up). To build screen 3, 4 or 5, write a `WorkbenchScreen` subclass with
+`NUMBER = n` (see tui/screens/base.py) and point its entry here at it; the number key, the tab strip, the
+command palette and the help screen pick it up from this table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.screen import Screen
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    number: int
+    mode: str
+    title: str
+    tab: str
+    load: Callable[[], type[Screen]]
+
+    def make(self) -> Screen:
+        return self.load()()
+
+
+def _lazy(module: str, name: str) -> Callable[[], type[Screen]]:
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+def _placeholder(number: int) -> Callable[[], type[Screen]]:
+    def load() -> type[Screen]:
+        from tui.screens.placeholder import placeholder_screen
+
+        return placeholder_screen(number)
+
+    return load
+
+
+SCREENS: dict[int, ScreenSpec] = {
+    1: ScreenSpec(1, "fetch", "Fetch & transcribe", "Fetch", _lazy("tui.screens.fetch", "FetchScreen")),
+    2: ScreenSpec(2, "editor", "Captions editor", "Editor", _lazy("tui.screens.editor", "EditorScreen")),
+    3: ScreenSpec(3, "segments", "Segments", "Segments", _placeholder(3)),
+    4: ScreenSpec(4, "train", "Train", "Train", _placeholder(4)),
+    5: ScreenSpec(5, "evaluate", "Evaluate", "Evaluate", _placeholder(5)),
+}

@@ -1,0 +1,86 @@
+"""What every numbered screen shares: header, tab strip, status line, footer, the workspace, and jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
+
+from core.workspace import Workspace
+from tui.jobs import JobRunner
+from tui.screens import SCREENS
+from tui.widgets.lines import Severity, StatusLine
+
+if TYPE_CHECKING:
+    from tui.app import WhisperTuiApp
+
+
+class ScreenTabs(Static):
+    """`1 Fetch  2 Editor …` with the current screen marked; clicking a tab switches to it."""
+
+    DEFAULT_CSS = "ScreenTabs { height: 1; background: $panel; padding: 0 1; }"
+
+    def __init__(self, current: int) -> None:
+        tabs = []
+        for number, spec in SCREENS.items():
+            style = "reverse b " if number == current else ""
+            tabs.append(f"[{style}@click=app.show_screen({number})] {number} {spec.tab} [/]")
+        super().__init__(" ".join(tabs) + "   [dim]? help · ctrl+p commands[/]")
+
+
+class WorkbenchScreen(JobRunner, Screen):
+    """Base class of the numbered screens: subclasses set NUMBER and implement `compose_body`.
+
+    HELP_WIDGETS lists the widget classes whose own key bindings the help screen should list for this screen.
+    """
+
+    NUMBER: ClassVar[int] = 0
+    HELP_WIDGETS: ClassVar[tuple[type[Widget], ...]] = ()
+
+    @property
+    def wapp(self) -> WhisperTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> Workspace:
+        workspace = self.wapp.workspace
+        assert workspace is not None, "numbered screens only open once a workspace is open"
+        return workspace
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◉")
+        yield ScreenTabs(self.NUMBER)
+        yield from self.compose_body()
+        yield StatusLine(id="status")
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.wapp.numbered_screens[self.NUMBER] = self
+
+    def on_screen_resume(self) -> None:
+        self.wapp.current_number = self.NUMBER
+        self.wapp.refresh_header()
+
+    def on_unmount(self) -> None:
+        self.cancel_job()
+
+    def say(self, message: str, severity: Severity = "information") -> None:
+        """Put one line in the status line (errors never raise out of a key press)."""
+        self.query_one(StatusLine).say(message, severity)
+
+    def unsaved(self) -> str | None:
+        """What would be lost by quitting now (None: nothing); screens with editable state override it."""
+        return None
+
+    def keep_unsaved(self) -> None:
+        """Make unsaved work survive a quit (e.g. write the autosave now)."""
+
+    def save_unsaved(self) -> bool:
+        """Save unsaved work for real; False when that failed (the quit is then cancelled)."""
+        return True

@@ -1,0 +1,190 @@
+"""Screen 1, Fetch & transcribe: bring a URL or file into the workspace, draft its captions, list the sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import DataTable, Input, Label, ProgressBar
+
+from core.events import Log, Progress
+from core.workspace import Source, draft, import_and_draft
+from tui.jobs import JobEnded, JobEvent, progress_text
+from tui.screens.base import WorkbenchScreen
+from tui.screens.dialogs import Choice, ChoiceModal
+from tui.widgets.lines import TextLine
+
+
+class FetchScreen(WorkbenchScreen):
+    """A source input (Enter fetches and drafts), the model to draft with, a progress bar, the sources."""
+
+    NUMBER = 1
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "focus_source", "Fetch", id="fetch.source"),
+        Binding("m", "focus_model", "Model", id="fetch.model"),
+        Binding("t", "transcribe", "Transcribe", id="fetch.transcribe"),
+        Binding("e", "edit", "Edit", id="fetch.edit"),
+        Binding("r", "refresh", "Refresh", id="fetch.refresh"),
+        Binding("escape", "cancel_or_back", "Cancel job", id="fetch.cancel"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="fetch"):
+            with Horizontal(classes="field"):
+                yield Label("Source", classes="field-label")
+                yield Input(placeholder="a URL (yt-dlp) or a path to an audio/video file, then Enter", id="source")
+            with Horizontal(classes="field"):
+                yield Label("Model", classes="field-label")
+                yield Input(value=self.workspace.model, id="model", suggester=SuggestFromList(["tiny.en", "base"]),
+                            placeholder="model for drafts (tiny.en, base, a folder, a Hub id)")
+            with Horizontal(id="job"):
+                yield ProgressBar(total=100, id="progress", show_eta=False)
+                yield TextLine("no job running", id="job-label")
+            yield Label("Sources (Enter: open in the editor · t: transcribe)", classes="section-title")
+            yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sources", DataTable)
+        table.add_column("source", key="stem")
+        table.add_column("audio", key="audio")
+        table.add_column("captions", key="captions")
+        table.add_column("status", key="status")
+        self.action_refresh()
+        table.focus()
+        count = table.row_count
+        self.say(f"{count} source{'s' * (count != 1)} in {self.workspace.root} · Enter opens one in the editor · "
+                 "f fetches a URL or file")
+
+    # -- the sources list
+
+    def sources(self) -> list[Source]:
+        return self.workspace.sources()
+
+    def action_refresh(self, select: str | None = None) -> None:
+        table = self.query_one("#sources", DataTable)
+        current = select or self._selected_stem()
+        table.clear()
+        sources = self.sources()
+        for source in sources:
+            status = source.status + (" (unsaved edits)" if source.autosave else "")
+            table.add_row(source.stem, source.audio.name if source.audio else "—",
+                          source.captions.name if source.captions else "—", status, key=source.stem)
+        if current is not None and current in {s.stem for s in sources}:
+            table.move_cursor(row=table.get_row_index(current))
+
+    def _selected_stem(self) -> str | None:
+        table = self.query_one("#sources", DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def _selected(self) -> Source | None:
+        stem = self._selected_stem()
+        return next((s for s in self.sources() if s.stem == stem), None)
+
+    # -- actions
+
+    def action_focus_source(self) -> None:
+        self.query_one("#source", Input).focus()
+
+    def action_focus_model(self) -> None:
+        self.query_one("#model", Input).focus()
+
+    def action_cancel_or_back(self) -> None:
+        if self.cancel_job():
+            self.say("cancelling…")
+        else:
+            self.query_one("#sources", DataTable).focus()
+
+    def action_edit(self) -> None:
+        source = self._selected()
+        if source is None:
+            self.say("no source yet: type a URL or file path above and press Enter", "warning")
+        elif source.captions is None:
+            self.say(f"{source.stem} has no captions yet: press t to transcribe it", "warning")
+        else:
+            self.wapp.open_captions(source.captions)
+
+    def action_transcribe(self) -> None:
+        source = self._selected()
+        if source is None or source.audio is None:
+            self.say("select a source with audio first", "warning")
+            return
+        if source.captions is None:
+            self._start_draft(source.audio)
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "overwrite" and source.audio is not None:
+                self._start_draft(source.audio)
+
+        self.app.push_screen(ChoiceModal(
+            f"Replace {source.captions.name}?",
+            f"A new draft replaces the current captions; the old file is kept in {source.captions.parent.name}"
+            "/.history/.", [Choice("overwrite", "Replace", "r"), Choice("cancel", "Cancel", "c")], "cancel"),
+            answered)
+
+    def _model(self) -> str:
+        return self.query_one("#model", Input).value.strip() or self.workspace.model
+
+    def _start_draft(self, audio: Path) -> None:
+        workspace, engines, model = self.workspace, self.wapp.engines, self._model()
+        if self.start_job("transcribe", lambda on_event, cancel: draft(workspace, audio, engines, model, on_event,
+                                                                        cancel)):
+            self._show_progress(None, f"transcribing {audio.name} with {model}…")
+
+    @on(Input.Submitted, "#source")
+    def _fetch(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.say("type a URL or a file path first", "warning")
+            return
+        workspace, engines, model = self.workspace, self.wapp.engines, self._model()
+        if self.start_job("fetch", lambda on_event, cancel: import_and_draft(workspace, text, engines, model,
+                                                                              on_event, cancel)):
+            self._show_progress(None, f"fetching {text}…")
+
+    @on(Input.Submitted, "#model")
+    def _model_chosen(self) -> None:
+        self.say(f"drafts will use {self._model()}")
+        self.query_one("#sources", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#sources")
+    def _row_selected(self) -> None:
+        self.action_edit()
+
+    # -- job progress
+
+    def _show_progress(self, fraction: float | None, label: str) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        if fraction is None:
+            bar.update(total=None)  # an animated bar while the size of the work is unknown
+        else:
+            bar.update(total=100, progress=100 * fraction)
+        self.query_one("#job-label", TextLine).set(label)
+
+    def on_job_event(self, message: JobEvent) -> None:
+        event = message.event
+        if isinstance(event, Progress):
+            self._show_progress(*progress_text(event))
+        elif isinstance(event, Log):
+            self.say(event.message, "warning" if event.level == "warning" else "information")
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        if message.ok:
+            path = Path(message.result)
+            self._show_progress(1.0, f"done: {path.name}")
+            self.say(f"wrote {path.parent.name}/{path.name} — press Enter to open it in the editor")
+            self.action_refresh(select=path.stem)
+            self.query_one("#sources", DataTable).focus()
+            self.query_one("#source", Input).value = ""
+        else:
+            self._show_progress(0.0, f"{message.job}: {message.error}")
+            self.say(f"{message.job} failed: {message.error}" if not message.cancelled else f"{message.job} cancelled",
+                     "warning" if message.cancelled else "error")
+            self.action_refresh()
