@@ -349,6 +349,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--events", type=Path, default=None, metavar="FILE",
+                   help="also write every event as a JSON line to FILE (how the TUI follows a run)")
 
 
 class TrainPrinter(EventPrinter):
@@ -373,6 +375,26 @@ class TrainPrinter(EventPrinter):
         super().__call__(event)
 
 
+class JsonEventWriter(TrainPrinter):
+    """Prints like TrainPrinter and appends every event as one JSON line to a file, flushed at once, so
+    a reader (the TUI, possibly restarted) can follow the run without being its parent."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def __call__(self, event) -> None:
+        from core.events import to_json
+
+        self.handle.write(to_json(event) + "\n")
+        self.handle.flush()
+        super().__call__(event)
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
 def _train(args: argparse.Namespace) -> int:
     from core.train import TrainConfig, train
     from core.vocabulary import load_keywords
@@ -386,7 +408,7 @@ def _train(args: argparse.Namespace) -> int:
         other_weight=args.other_weight, distill=args.distill,
         eval_every=args.eval_every, max_steps=args.max_steps, seed=args.seed, language=args.language,
         device=args.device, resume=args.resume)
-    printer = TrainPrinter()
+    printer = JsonEventWriter(args.events) if args.events else TrainPrinter()
     try:
         result = train(config, printer)
     finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,7 @@ from core.errors import InputError
 from core.events import Done, EventHandler, Progress, ignore
 from core.files import atomic_write_text
 from core.models import DEFAULT_MODEL, ResolvedModel, resolve
-from core.vocabulary import Keyword, KeywordLike, KeywordRecall, keyword_recall
+from core.vocabulary import Keyword, KeywordLike, KeywordRecall, KeywordScore, keyword_recall
 
 MODES = ("cues", "longform")
 BASELINE, PROMPTED, FINE_TUNED = "baseline", "prompted", "fine-tuned"
@@ -555,3 +556,213 @@ def _run_longform(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequ
                 tally.advance(1, f"{name} on {s.name}")
             del engine
     return out
+
+
+# ---------------------------------------------------------------------------- reading a report back (the TUI)
+
+
+def list_runs(runs_dir: Path) -> list[Path]:
+    """Run folders under `runs_dir` that hold a merged model (what can be evaluated), newest first."""
+    try:
+        runs = [p for p in Path(runs_dir).iterdir() if (p / "merged").is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(runs, key=lambda p: ((p / "merged").stat().st_mtime, p.name), reverse=True)
+
+
+def evaluation_dir(run_dir: Path) -> Path:
+    """Where a run's evaluation goes: beside train's report.json, as `whisper-tui evaluate -m RUN_DIR` puts it."""
+    return Path(run_dir) / "evaluation"
+
+
+def _scores_from(data: dict) -> TextScores:
+    recall = KeywordRecall(tuple(KeywordScore(k["term"], int(k["reference"]), int(k["hypothesis"]), int(k["hits"]))
+                                 for k in data["keywords"]["per_keyword"]))
+    return TextScores(float(data["wer"]), float(data["cer"]), int(data["reference_words"]),
+                      int(data["hypothesis_words"]), int(data["substitutions"]), int(data["deletions"]),
+                      int(data["insertions"]), recall,
+                      tuple(Substitution(s["reference"], s["hypothesis"], int(s["count"]))
+                            for s in data.get("top_substitutions", ())))
+
+
+def load_report(out_dir: Path) -> Report:
+    """A report `write_report` wrote (report.json and its VTTs), read back so it can be shown without
+    re-running; one InputError line when it is missing, unreadable or from another version."""
+    out_dir = Path(out_dir)
+    path = out_dir / "report.json"
+    if not path.is_file():
+        raise InputError(f"no evaluation report in {out_dir}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{path}: cannot read it ({err})") from None
+    if not isinstance(data, dict) or data.get("version") != REPORT_VERSION:
+        raise InputError(f"{path}: not a version {REPORT_VERSION} evaluation report; evaluate again")
+    try:
+        sets = [EvalSet(s["name"], Path(s["audio"]), Path(s["captions"])) for s in (data["main"], *data["controls"])]
+        variants = tuple(
+            VariantResult(v["name"], v["model"], v["prompt"],
+                          tuple(SetResult(s.name, _scores_from(v["sets"][s.name]),
+                                          caps.read(out_dir / v["sets"][s.name]["vtt"])) for s in sets))
+            for v in data["variants"])
+        return Report(data["mode"], data["model"], data["base_model"], sets[0], tuple(sets[1:]),
+                      tuple(Keyword(k["term"], tuple(k.get("misheard", ()))) for k in data["keywords"]),
+                      variants, float(data.get("seconds", 0.0)), str(data.get("created", "")))
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise InputError(f"{path}: malformed report ({type(err).__name__}: {err}); evaluate again") from None
+
+
+def leaders(values: dict[str, float | None], higher_is_better: bool) -> set[str]:
+    """The names holding the best value, ties included; none when nothing differs (emphasis means a difference)."""
+    known = {name: value for name, value in values.items() if value is not None}
+    if len(set(known.values())) < 2:
+        return set()
+    best = (max if higher_is_better else min)(known.values())
+    return {name for name, value in known.items() if math.isclose(value, best, abs_tol=1e-9)}
+
+
+# ---------------------------------------------------------------------------- reference beside hypothesis
+
+DiffOp = str  # "equal", "substitute", "delete" (reference words only) or "insert" (hypothesis words only)
+
+
+@dataclass(frozen=True)
+class WordMark:
+    """One raw word of a text (its character span) and what the word alignment made of it."""
+
+    start: int
+    end: int
+    op: DiffOp
+
+
+@dataclass(frozen=True)
+class WordDiff:
+    """Both texts' words marked: what a view highlights (substitutions, deletions, insertions)."""
+
+    reference: tuple[WordMark, ...]
+    hypothesis: tuple[WordMark, ...]
+
+    def count(self, op: DiffOp) -> int:
+        marks = self.hypothesis if op == "insert" else self.reference
+        return sum(m.op == op for m in marks)
+
+    @property
+    def errors(self) -> int:
+        return self.count("substitute") + self.count("delete") + self.count("insert")
+
+
+_WORD = re.compile(r"\S+")
+
+
+@lru_cache(maxsize=65536)
+def _word_key(word: str, english: bool) -> str:
+    return normalize(word, english).replace(" ", "")
+
+
+def diff_words(reference: str, hypothesis: str, english: bool = True) -> WordDiff:
+    """Align the raw words of two texts with jiwer, each word compared as WER sees it (normalised on its own, so
+    "Colour," equals "color"), keeping character spans so the raw text can be highlighted. Words the normaliser
+    drops (fillers, lone punctuation) are never errors. Approximate where normalising splits or joins words
+    ("it's" / "it is"); the report's WER is the exact number."""
+    import jiwer
+
+    def words(text: str) -> tuple[list[tuple[int, int]], list[str]]:
+        found = [(m.start(), m.end(), _word_key(m.group(), english)) for m in _WORD.finditer(text)]
+        return [(s, e) for s, e, _ in found], [key for _, _, key in found]
+
+    ref_spans, ref_keys = words(reference)
+    hyp_spans, hyp_keys = words(hypothesis)
+    ref_ops = ["equal"] * len(ref_spans)
+    hyp_ops = ["equal"] * len(hyp_spans)
+    ref_index = [i for i, k in enumerate(ref_keys) if k]
+    hyp_index = [i for i, k in enumerate(hyp_keys) if k]
+    if not ref_index or not hyp_index:
+        for i in ref_index:
+            ref_ops[i] = "delete"
+        for i in hyp_index:
+            hyp_ops[i] = "insert"
+    else:
+        chunks = jiwer.process_words(" ".join(ref_keys[i] for i in ref_index),
+                                     " ".join(hyp_keys[i] for i in hyp_index)).alignments[0]
+        for chunk in chunks:
+            for k in range(chunk.ref_start_idx, chunk.ref_end_idx):  # empty for an insertion
+                ref_ops[ref_index[k]] = chunk.type
+            for k in range(chunk.hyp_start_idx, chunk.hyp_end_idx):  # empty for a deletion
+                hyp_ops[hyp_index[k]] = chunk.type
+    return WordDiff(tuple(WordMark(s, e, op) for (s, e), op in zip(ref_spans, ref_ops, strict=True)),
+                    tuple(WordMark(s, e, op) for (s, e), op in zip(hyp_spans, hyp_ops, strict=True)))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A reference text beside one variant's re-transcription: a cue (cues mode) or the whole recording."""
+
+    index: int
+    start: int
+    end: int
+    reference: str
+    hypothesis: str
+    diff: WordDiff
+
+
+def reference_captions(report: Report, set_name: str | None = None) -> Captions:
+    """The reference captions a report was scored against (read again from where the report says they are)."""
+    eval_set = next((s for s in (report.main, *report.controls) if s.name == (set_name or report.main.name)),
+                    report.main)
+    return _reference(eval_set)
+
+
+def compare(report: Report, variant: str, reference: Captions, set_name: str | None = None,
+            english: bool = True) -> list[Comparison]:
+    """Each reference cue beside the variant's text for it (paired by timing, which cues mode keeps; a cue
+    with no hypothesis compares against ""), or in longform mode the whole texts as one comparison."""
+    found = report.variant(variant)
+    if found is None:
+        raise InputError(f"the report has no {variant!r} row")
+    hypothesis = found.on(set_name or report.main.name).hypothesis
+    if report.mode != "cues":
+        end = reference.cues[-1].end if reference.cues else 0
+        return [Comparison(0, 0, end, reference.text, hypothesis.text,
+                           diff_words(reference.text, hypothesis.text, english))]
+    by_time = {(c.start, c.end): c.text for c in hypothesis.cues}
+    return [Comparison(i, c.start, c.end, c.text, by_time.get((c.start, c.end), ""),
+                       diff_words(c.text, by_time.get((c.start, c.end), ""), english))
+            for i, c in enumerate(reference.cues)]
+
+
+# ---------------------------------------------------------------------------- Hub
+
+
+def push_model(run_dir: Path, repo_id: str, private: bool = True) -> str:
+    """Upload a run's merged model (and its evaluation report, when there is one) to a private Hub model repo;
+    returns its URL. Offline, no token, or a refused upload is one JobError/InputError line (token never shown)."""
+    import os
+
+    from huggingface_hub import HfApi, is_offline_mode
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from core.dataset import _token
+    from core.errors import JobError
+
+    merged = Path(run_dir) / "merged"
+    if not (merged / "config.json").is_file():
+        raise InputError(f"{run_dir}: no merged model to push (train the run to the end first)")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise InputError(f"not a Hub repo id: {repo_id!r} (expected user/name)") from None
+    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        raise JobError(f"cannot push to the Hub ({repo_id}): offline mode is on (HF_HUB_OFFLINE)")
+    token = _token()
+    api = HfApi(token=token)
+    try:
+        url = str(api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"))
+        api.upload_folder(repo_id=repo_id, folder_path=str(merged), commit_message="whisper-tui: fine-tuned model")
+        report = evaluation_dir(run_dir) / "report.md"
+        if report.is_file():
+            api.upload_file(path_or_fileobj=str(report), path_in_repo="evaluation.md", repo_id=repo_id,
+                            commit_message="whisper-tui: evaluation report")
+    except Exception as err:  # network, HTTP and auth errors come from several libraries: all become one line
+        reason = " ".join(str(err).replace(token, "***").split()) or type(err).__name__
+        raise JobError(f"could not push to the Hub ({repo_id}): {reason[:300]}") from None
+    return url

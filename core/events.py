@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 
@@ -58,3 +59,34 @@ EventHandler = Callable[[Event], None]
 
 def ignore(_event: Event) -> None:
     """Default handler for callers that do not listen."""
+
+
+_KINDS: dict[str, type] = {cls.__name__: cls for cls in (Progress, Log, Metrics, Done, Failed)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe form of an event field: paths become strings, dataclasses dicts."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def to_json(event: Event) -> str:
+    """One line of JSON for an event (how a training subprocess reports to the TUI)."""
+    return json.dumps({"event": type(event).__name__, **_plain(event)}, ensure_ascii=False)
+
+
+def from_json(line: str) -> Event:
+    """The event `to_json` wrote; ValueError for a line that is not one (e.g. a stray library print)."""
+    try:
+        data = json.loads(line)
+        kind = _KINDS[data.pop("event")]
+        return kind(**data)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"not an event line: {line[:80]!r}") from err

@@ -44,7 +44,7 @@ def _placeholder(number: int) -> Callable[[], type[Screen]]:
 SCREENS: dict[int, ScreenSpec] = {
     1: ScreenSpec(1, "fetch", "Fetch & transcribe", "Fetch", _lazy("tui.screens.fetch", "FetchScreen")),
     2: ScreenSpec(2, "editor", "Captions editor", "Editor", _lazy("tui.screens.editor", "EditorScreen")),
-    3: ScreenSpec(3, "segments", "Segments", "Segments", _placeholder(3)),
-    4: ScreenSpec(4, "train", "Train", "Train", _placeholder(4)),
-    5: ScreenSpec(5, "evaluate", "Evaluate", "Evaluate", _placeholder(5)),
+    3: ScreenSpec(3, "segments", "Segments", "Segments", _lazy("tui.screens.segments", "SegmentsScreen")),
+    4: ScreenSpec(4, "train", "Train", "Train", _lazy("tui.screens.train", "TrainScreen")),
+    5: ScreenSpec(5, "evaluate", "Evaluate", "Evaluate", _lazy("tui.screens.evaluate", "EvaluateScreen")),
 }

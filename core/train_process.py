@@ -1,0 +1,215 @@
+"""A training run in its own process, followed through the JSON event lines it appends to a file.
+
+Why a process and not a thread: the UI stays responsive whatever the Trainer's Python loop does with the
+GIL; a dropped SSH session (SIGHUP to the terminal's process group) does not take the run with it (it runs
+in its own session, writes to files, not to the terminal); and Stop is the same SIGINT that makes
+`whisper-tui train` save a checkpoint and exit, so `--resume` continues it. A restarted TUI finds a run
+still going through its pid file and follows its events file again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import JobError
+from core.events import Event, EventHandler, Log, from_json, ignore
+from core.files import atomic_write_text
+from core.train import TrainConfig
+
+EVENTS = "events.jsonl"
+PID = "train.pid"
+LOG = "train.log"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def train_argv(config: TrainConfig, keywords_file: Path | None = None) -> list[str]:
+    """The `whisper-tui train` arguments that run `config` (keywords come from the file, as in the CLI)."""
+    argv = ["train", "--dataset", str(config.dataset), "-o", str(config.output), "-m", config.model,
+            "--epochs", repr(config.epochs), "--lr", repr(config.learning_rate),
+            "--batch-size", str(config.batch_size), "--lora-r", str(config.lora_r),
+            "--lora-alpha", str(config.lora_alpha), "--lora-dropout", repr(config.lora_dropout),
+            "--targets", ",".join(config.target_modules), "--lora-layers", config.lora_layers,
+            "--speeds", ",".join(repr(s) for s in config.speeds), "--other-weight", repr(config.other_weight),
+            "--distill", repr(config.distill), "--eval-every", str(config.eval_every),
+            "--max-steps", str(config.max_steps), "--seed", str(config.seed), "--device", config.device,
+            "--events", str(Path(config.output) / EVENTS)]
+    if keywords_file is not None:
+        argv += ["--keywords", str(keywords_file)]
+    if config.full_finetune:
+        argv.append("--full-finetune")
+    if config.language:
+        argv += ["--language", config.language]
+    if config.resume:
+        argv.append("--resume")
+    return argv
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a followed run ended: exit code 0 (finished), 130 (stopped with a checkpoint), else failed."""
+
+    run_dir: Path
+    returncode: int | None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.returncode == 130
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The pid of a training process still working on `run_dir`, if any (a stale pid file is ignored)."""
+    try:
+        pid = int((Path(run_dir) / PID).read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    with contextlib.suppress(OSError):  # a recycled pid: make sure it is one of ours
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"core.cli" not in cmdline or str(run_dir).encode() not in b" ".join(cmdline):
+            return None
+    return pid
+
+
+def last_error(run_dir: Path) -> str | None:
+    """The one-line error the CLI printed into the run's log, if it printed one."""
+    with contextlib.suppress(OSError):
+        lines = (Path(run_dir) / LOG).read_text(encoding="utf-8", errors="replace").splitlines()
+        for line in reversed(lines):
+            if line.startswith("whisper-tui: error: "):
+                return line.removeprefix("whisper-tui: error: ")
+    return None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl so far (a line being written right now is skipped)."""
+    rows = []
+    with contextlib.suppress(OSError):
+        for line in (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                rows.append(json.loads(line))
+    return rows
+
+
+class TrainProcess:
+    """Start (or attach to) `whisper-tui train` for one run directory and follow its events."""
+
+    def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, pid: int | None = None,
+                 events_offset: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.process = process
+        self.pid = process.pid if process is not None else pid
+        self._offset = events_offset
+        self._partial = b""
+
+    @classmethod
+    def start(cls, config: TrainConfig, keywords_file: Path | None = None) -> TrainProcess:
+        """Launch the run; its output goes to RUN_DIR/train.log, its events to RUN_DIR/events.jsonl."""
+        run_dir = Path(config.output)
+        if running_pid(run_dir) is not None:
+            raise JobError(f"{run_dir} is already being trained by another process")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / EVENTS).write_text("")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                                          os.environ.get("PYTHONPATH")])))
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(run_dir / LOG, "w", encoding="utf-8") as log:
+            process = subprocess.Popen([sys.executable, "-m", "core.cli", *train_argv(config, keywords_file)],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=PROJECT_ROOT, env=env, start_new_session=True)
+        atomic_write_text(run_dir / PID, f"{process.pid}\n")
+        return cls(run_dir, process)
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> TrainProcess | None:
+        """Follow a run another (earlier) TUI started and that is still going; new events only."""
+        pid = running_pid(run_dir)
+        if pid is None:
+            return None
+        events = Path(run_dir) / EVENTS
+        offset = events.stat().st_size if events.is_file() else 0
+        return cls(run_dir, pid=pid, events_offset=offset)
+
+    # -- state
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Ask the run to save a checkpoint and stop (what Ctrl-C does to `whisper-tui train`)."""
+        if self.pid is not None and self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGINT)
+
+    def returncode(self) -> int | None:
+        if self.process is not None:
+            return self.process.poll()
+        return None  # not our child: only its files say how it ended
+
+    # -- events
+
+    def new_events(self) -> Iterator[Event]:
+        """The events written since the last call (complete lines only)."""
+        try:
+            with open(self.run_dir / EVENTS, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except OSError:
+            return
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                try:
+                    yield from_json(line.decode("utf-8", errors="replace"))
+                except ValueError as err:
+                    yield Log(str(err), level="warning")
+
+    def follow(self, on_event: EventHandler = ignore, stop: threading.Event | None = None,
+               detach: threading.Event | None = None, poll_s: float = 0.2) -> RunOutcome:
+        """Pass every event on until the process ends; `stop` being set asks it (once) to checkpoint and stop;
+        `detach` being set stops following and leaves the run going (returncode None)."""
+        asked = False
+        while True:
+            ended = not self.alive()
+            for event in self.new_events():
+                on_event(event)
+            if ended:
+                break
+            if detach is not None and detach.is_set():
+                return RunOutcome(self.run_dir, None)
+            if stop is not None and stop.is_set() and not asked:
+                self.stop()
+                asked = True
+            time.sleep(poll_s)
+        with contextlib.suppress(OSError):
+            (self.run_dir / PID).unlink()
+        code = self.process.wait() if self.process is not None else None
+        if code is None:  # attached: judge by the files it left
+            code = 0 if (self.run_dir / "report.json").is_file() and (self.run_dir / "merged").is_dir() else 130
+        error = None if code in (0, 130) else (last_error(self.run_dir) or f"training exited with code {code}")
+        return RunOutcome(self.run_dir, code, error)

@@ -1,0 +1,525 @@
+"""Screen 5, Evaluate: baseline vs prompted vs fine-tuned on an evaluation set, overall and per keyword, the
+reference beside a variant's re-transcription with its errors marked; export and push the run's model.
+
+The numbers come from core/evaluate.py (the same report `whisper-tui evaluate -m RUN_DIR` writes into
+RUN_DIR/evaluation/); an existing report is shown on open without re-running anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
+
+from core.captions import format_timestamp
+from core.errors import Cancelled, InputError
+from core.evaluate import (
+    BASELINE,
+    FINE_TUNED,
+    PROMPTED,
+    Comparison,
+    Report,
+    WordMark,
+    compare,
+    evaluate,
+    evaluation_dir,
+    keyword_table,
+    leaders,
+    list_runs,
+    load_report,
+    overall_table,
+    push_model,
+    reference_captions,
+    resolve_run,
+)
+from core.events import Event, EventHandler, Log, Progress
+from core.train import export_ct2
+from core.vocabulary import Keyword, find_keywords
+from core.workspace import Source
+from tui.jobs import JobEnded, JobEvent, progress_text
+from tui.screens.base import WorkbenchScreen
+from tui.widgets.lines import TextLine
+
+NO_JOB = "no job running"
+KEYWORD_WIDTH = 16
+SHORT_NAMES = {BASELINE: "base", PROMPTED: "prompt", FINE_TUNED: "tuned"}  # the keyword table's narrow headers
+CANCELLABLE = {"evaluate"}  # export and push run to their end once started
+
+
+def fill_table(table: DataTable, headers: list[str], rows: list[list[Text]], keys: list[str] | None = None) -> int:
+    """Replace a DataTable's columns and rows, each column as wide as its widest cell; returns the table's width.
+
+    Widths are set here rather than left to DataTable's idle-time measuring, which left the columns at their
+    label widths in a real terminal (seen in tmux, not under Pilot)."""
+    table.clear(columns=True)
+    widths = [max([len(h), *(row[i].cell_len for row in rows)]) for i, h in enumerate(headers)]
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, width=width, key=header)
+    for n, row in enumerate(rows):
+        table.add_row(*row, key=keys[n] if keys else None)
+    return sum(widths) + 2 * table.cell_padding * len(widths)
+
+
+class DiffView(Static):
+    """Reference and hypothesis, one block per cue, words marked by the alignment and keywords in bold."""
+
+    DEFAULT_CSS = """
+    DiffView { width: 1fr; height: auto; }
+    DiffView > .diff--substitute { background: $warning 35%; }
+    DiffView > .diff--delete { background: $error 35%; text-style: strike; }
+    DiffView > .diff--insert { background: $error 35%; }
+    DiffView > .diff--keyword { color: $success; text-style: bold; }
+    DiffView > .diff--label { color: $text-muted; }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"diff--substitute", "diff--delete", "diff--insert", "diff--keyword",
+                                             "diff--label"}
+
+    def style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"diff--{name}", partial=True)
+
+    def marked(self, text: str, marks: tuple[WordMark, ...], keywords: tuple[Keyword, ...]) -> Text:
+        """`text` with its non-matching words and its keywords styled."""
+        out = Text(text)
+        for mark in marks:
+            if mark.op != "equal":
+                out.stylize(self.style(mark.op), mark.start, mark.end)
+        for match in find_keywords(text, keywords):
+            out.stylize(self.style("keyword"), match.start, match.end)
+        return out
+
+    def legend(self) -> Text:
+        return Text.assemble(("substituted", self.style("substitute")), " ", ("deleted", self.style("delete")), " ",
+                             ("inserted", self.style("insert")), " ", ("keyword", self.style("keyword")),
+                             (" · Enter on a keyword: its cues", self.style("label")))
+
+    def show(self, comparisons: list[Comparison], keywords: tuple[Keyword, ...], whole: bool) -> None:
+        """One block per comparison: `#n start · error counts`, then the reference and hypothesis lines."""
+        blocks: list[RenderableType] = []
+        label = self.style("label")
+        for c in comparisons:
+            counts = ", ".join(f"{n} {what}" for what, n in (("sub", c.diff.count("substitute")),
+                                                              ("del", c.diff.count("delete")),
+                                                              ("ins", c.diff.count("insert"))) if n) or "no errors"
+            where = "whole recording" if whole else f"#{c.index + 1} {format_timestamp(c.start)}"
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(width=3, style=label)
+            grid.add_column(ratio=1)
+            grid.add_row("ref", self.marked(c.reference, c.diff.reference, keywords))
+            grid.add_row("hyp", self.marked(c.hypothesis, c.diff.hypothesis, keywords))
+            blocks += [Text(f"{where} · {counts}", style=label + Style(bold=True)), grid]
+        self.update(Group(*blocks) if blocks else Text("nothing to show", style=label))
+
+
+class EvaluateScreen(WorkbenchScreen):
+    """Pickers for the run and the evaluation set, the overall and keyword tables, and the text comparison."""
+
+    NUMBER = 5
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "evaluate", "Evaluate", id="evaluate.run"),
+        Binding("v", "variant", "Variant", id="evaluate.variant"),
+        Binding("f", "filter", "Errors/all", id="evaluate.filter"),
+        Binding("m", "pick_run", "Run", id="evaluate.pick_run"),
+        Binding("s", "pick_set", "Set", id="evaluate.pick_set"),
+        Binding("x", "export", "Export CT2", id="evaluate.export"),
+        Binding("u", "push", "Push", id="evaluate.push"),
+        Binding("r", "refresh", "Refresh", show=False, id="evaluate.refresh"),
+        Binding("escape", "cancel_or_back", "Cancel job", id="evaluate.cancel"),
+    ]
+    DEFAULT_CSS = """
+    #evaluate { padding: 0 1; height: 1fr; }
+    #ev-pickers { height: 1; }
+    #ev-pickers Label { width: auto; padding: 0 1 0 0; }
+    #ev-run { width: 30; margin-right: 2; }
+    #ev-set { width: 30; }
+    #ev-job { height: 1; }
+    #ev-progress { width: 30; }
+    #ev-job-label { width: 1fr; margin-left: 2; }
+    #ev-push-row { height: 1; display: none; }
+    #ev-push-row Label { width: auto; padding: 0 1 0 0; }
+    #ev-push { width: 1fr; }
+    #ev-caption { height: 1; margin-top: 1; text-style: bold; }
+    #ev-overall { height: auto; max-height: 8; }
+    #ev-lower { height: 1fr; margin-top: 1; }
+    #ev-keywords { width: 44; height: 1fr; }
+    #ev-diff-pane { width: 1fr; padding-left: 1; border-left: vkey $panel; }
+    #ev-diff-title { height: 2; }
+    #ev-diff-scroll { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: Report | None = None
+        self.variant: str | None = None
+        self.errors_only = True
+        self.keyword_filter: str | None = None
+        self._reference_problem: str | None = None
+        self._comparisons: dict[str, list[Comparison]] = {}
+
+    # -- layout
+
+    def compose_body(self) -> ComposeResult:
+        runs = list_runs(self.workspace.runs_dir)
+        sources = self.eval_sources()
+        with Vertical(id="evaluate"):
+            with Horizontal(id="ev-pickers"):
+                yield Label("Run")
+                yield Select([(r.name, str(r)) for r in runs], prompt="no trained run yet", compact=True,
+                             value=str(runs[0]) if runs else Select.BLANK, id="ev-run")
+                yield Label("Set")
+                yield Select(self.set_options(sources), prompt="no captioned source", compact=True,
+                             value=self.default_set(sources) or Select.BLANK, id="ev-set")
+            with Horizontal(id="ev-job"):
+                yield ProgressBar(total=100, id="ev-progress", show_eta=False)
+                yield TextLine(NO_JOB, id="ev-job-label")
+            with Horizontal(id="ev-push-row"):
+                yield Label("Push to")
+                yield Input(placeholder="Hub repo id (user/name)", compact=True, id="ev-push")
+            yield TextLine("", id="ev-caption")
+            yield DataTable(id="ev-overall", cursor_type="none", zebra_stripes=True)
+            with Horizontal(id="ev-lower"):
+                yield DataTable(id="ev-keywords", cursor_type="row", zebra_stripes=True)
+                with Vertical(id="ev-diff-pane"):
+                    yield TextLine("", id="ev-diff-title")
+                    with VerticalScroll(id="ev-diff-scroll"):
+                        yield DiffView(id="ev-diff")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load_selected_report()
+
+    # -- the pickers
+
+    def eval_sources(self) -> list[Source]:
+        """Sources that can be scored: audio and captions both present."""
+        return [s for s in self.workspace.sources() if s.audio is not None and s.captions is not None]
+
+    def set_options(self, sources: list[Source]) -> list[tuple[str, str]]:
+        roles = self.workspace.roles()
+        return [(s.stem + (" (validation)" if roles.get(s.stem) == "validation" else ""), s.stem) for s in sources]
+
+    def default_set(self, sources: list[Source]) -> str | None:
+        """The first `validation` source (what the workspace holds out for this), else the first one."""
+        roles = self.workspace.roles()
+        held_out = [s.stem for s in sources if roles.get(s.stem) == "validation"]
+        return (held_out or [s.stem for s in sources] or [None])[0]
+
+    def run_dir(self) -> Path | None:
+        value = self.query_one("#ev-run", Select).value
+        return Path(str(value)) if value is not Select.BLANK else None
+
+    def set_source(self) -> Source | None:
+        value = self.query_one("#ev-set", Select).value
+        return next((s for s in self.eval_sources() if s.stem == value), None)
+
+    @on(Select.Changed, "#ev-run")
+    def _run_changed(self) -> None:
+        self.load_selected_report()
+
+    @on(Select.Changed, "#ev-set")
+    def _set_changed(self) -> None:
+        self.show_caption()
+
+    def action_pick_run(self) -> None:
+        self.query_one("#ev-run", Select).focus()
+
+    def action_pick_set(self) -> None:
+        self.query_one("#ev-set", Select).focus()
+
+    def action_refresh(self) -> None:
+        """Re-read the runs and sources (a run finished training, captions were added) and the report."""
+        run, stem = self.run_dir(), self.query_one("#ev-set", Select).value
+        runs = list_runs(self.workspace.runs_dir)
+        sources = self.eval_sources()
+        run_select, set_select = self.query_one("#ev-run", Select), self.query_one("#ev-set", Select)
+        run_select.set_options([(r.name, str(r)) for r in runs])
+        set_select.set_options(self.set_options(sources))
+        if runs:
+            run_select.value = str(run) if run in runs else str(runs[0])
+        if sources:
+            set_select.value = stem if stem in {s.stem for s in sources} else self.default_set(sources)
+        self.load_selected_report()
+
+    # -- the report
+
+    def load_selected_report(self) -> None:
+        """Show the selected run's evaluation report, if it has one (no model is loaded for this)."""
+        run = self.run_dir()
+        report = None
+        if run is None:
+            self.say("no fine-tuned run in runs/ yet: train one on screen 4, then come back", "warning")
+        elif (evaluation_dir(run) / "report.json").is_file():
+            try:
+                report = load_report(evaluation_dir(run))
+            except InputError as err:
+                self.say(str(err), "warning")
+        else:
+            self.say(f"{run.name} has no evaluation yet: press e to score it on the selected set")
+        self.show_report(report)
+        if report is not None:
+            self.say(f"{run.name if run else ''}: report loaded · e re-evaluates · v switches the variant shown · "
+                     "Enter on a keyword filters the cues")
+
+    def show_report(self, report: Report | None) -> None:
+        self.report = report
+        self._comparisons.clear()
+        self.keyword_filter = None
+        names = [v.name for v in report.variants] if report else []
+        if self.variant not in names:
+            self.variant = FINE_TUNED if FINE_TUNED in names else (names[-1] if names else None)
+        self._reference_problem = None
+        if report is not None:
+            source = self.set_source()
+            if source is not None and source.captions is not None and \
+                    Path(report.main.captions).stem != source.stem:
+                stems = {s.stem for s in self.eval_sources()}
+                if Path(report.main.captions).stem in stems:
+                    self.query_one("#ev-set", Select).value = Path(report.main.captions).stem
+        self.show_caption()
+        self.fill_overall()
+        self.fill_keywords()
+        self.show_diff()
+
+    def show_caption(self) -> None:
+        report, source = self.report, self.set_source()
+        caption = Text()
+        if report is None:
+            caption.append("no report" if source is None else f"not evaluated on {source.stem} yet (e)",
+                           style="dim")
+        else:
+            cues = len(report.variants[0].main.hypothesis.cues) if report.variants else 0
+            caption.append(f"{report.main.name}: {cues} cues, {report.mode} mode, {len(report.keywords)} keywords, "
+                           f"baseline {report.base_model}")
+            if source is not None and Path(report.main.captions).stem != source.stem:
+                caption.append(f" · report is for {report.main.name}: e evaluates {source.stem}", style="yellow")
+        self.query_one("#ev-caption", TextLine).set(caption)
+
+    def fill_overall(self) -> None:
+        """The overall table without the model column (paths are long), best value per column in bold."""
+        table = self.query_one("#ev-overall", DataTable)
+        table.clear(columns=True)
+        report = self.report
+        if report is None:
+            return
+        headers, rows = overall_table(report)
+        metric_of = {"WER": lambda v: v.main.scores.wer, "CER": lambda v: v.main.scores.cer,
+                     "keyword recall": lambda v: v.main.scores.recall}
+        for s in report.controls:
+            metric_of[f"{s.name} WER"] = lambda v, name=s.name: v.on(name).scores.wer
+        best = {h: leaders({v.name: get(v) for v in report.variants}, higher_is_better=h == "keyword recall")
+                for h, get in metric_of.items()}
+        keep = [i for i, h in enumerate(headers) if h != "model"]
+        fill_table(table, [headers[i] for i in keep],
+                   [[Text(row[i], style="bold green" if variant.name in best.get(headers[i], ()) else "",
+                          justify="left" if i == 0 else "right") for i in keep]
+                    for variant, row in zip(report.variants, rows, strict=True)])
+
+    def fill_keywords(self) -> None:
+        """Hits per keyword and variant on the main set; the most hits in a row in bold."""
+        table = self.query_one("#ev-keywords", DataTable)
+        table.clear(columns=True)
+        report = self.report
+        if report is None or not report.keywords:
+            return
+        headers, rows = keyword_table(report)
+        names = [v.name for v in report.variants]
+        cells = []
+        for row in rows:
+            best = leaders(dict(zip(names, (float(x) for x in row[2:]), strict=True)), higher_is_better=True)
+            term = row[0] if len(row[0]) <= KEYWORD_WIDTH else row[0][:KEYWORD_WIDTH - 1] + "…"
+            cells.append([Text(term, style="" if row[1] != "0" else "dim"), Text(row[1], justify="right"),
+                          *(Text(hits, justify="right", style="bold green" if name in best else "")
+                            for name, hits in zip(names, row[2:], strict=True))])
+        short = [SHORT_NAMES.get(name, name) for name in names]
+        width = fill_table(table, ["keyword", "ref", *short], cells, keys=[r[0] for r in rows])
+        table.styles.width = width + 1  # room for the scrollbar when the list is long
+
+    def comparisons(self) -> list[Comparison]:
+        """The main set's comparisons for the current variant (computed once per variant)."""
+        report, variant = self.report, self.variant
+        if report is None or variant is None:
+            return []
+        if variant not in self._comparisons:
+            try:
+                reference = reference_captions(report)
+            except InputError as err:
+                self._reference_problem = str(err)
+                return []
+            english = (self.workspace.language or "en") == "en"
+            self._comparisons[variant] = compare(report, variant, reference, english=english)
+        return self._comparisons[variant]
+
+    def show_diff(self) -> None:
+        title = self.query_one("#ev-diff-title", TextLine)
+        view = self.query_one("#ev-diff", DiffView)
+        report = self.report
+        if report is None or self.variant is None:
+            title.set(Text("reference vs re-transcription: no report yet", style="dim"))
+            view.show([], (), False)
+            return
+        everything = self.comparisons()
+        shown = [c for c in everything if c.diff.errors or not self.errors_only]
+        if self.keyword_filter is not None:
+            keyword = tuple(k for k in report.keywords if k.term == self.keyword_filter)
+            shown = [c for c in shown if find_keywords(c.reference, keyword) or find_keywords(c.hypothesis, keyword)]
+        differ = sum(1 for c in everything if c.diff.errors)
+        line = Text.assemble("ref vs ", (self.variant, "bold"), f" (v) · {differ}/{len(everything)} differ")
+        line.append(" · errors only (f)" if self.errors_only else " · all (f)")
+        if self.keyword_filter is not None:
+            line.append(f" · {self.keyword_filter}", style="bold")
+        title.set(Text("\n", no_wrap=True, overflow="ellipsis").join([line, view.legend()]))
+        if self._reference_problem:
+            view.update(Text(self._reference_problem, style="yellow"))
+            return
+        view.show(shown, report.keywords, report.mode != "cues")
+
+    # -- actions on the view
+
+    def action_variant(self) -> None:
+        if self.report is None or not self.report.variants:
+            self.say("no report to switch variants in: press e to evaluate", "warning")
+            return
+        names = [v.name for v in self.report.variants]
+        self.variant = names[(names.index(self.variant) + 1) % len(names)] if self.variant in names else names[0]
+        self.show_diff()
+        self.say(f"showing the {self.variant} re-transcription")
+
+    def action_filter(self) -> None:
+        self.errors_only = not self.errors_only
+        self.show_diff()
+        self.say("showing only cues with errors" if self.errors_only else "showing every cue")
+
+    @on(DataTable.RowSelected, "#ev-keywords")
+    def _keyword_selected(self, event: DataTable.RowSelected) -> None:
+        term = str(event.row_key.value)
+        self.keyword_filter = None if self.keyword_filter == term else term
+        self.show_diff()
+        self.say(f"cues that say {term} (Enter again shows all)" if self.keyword_filter else "keyword filter off")
+
+    def action_cancel_or_back(self) -> None:
+        row = self.query_one("#ev-push-row")
+        if row.display:
+            row.display = False
+            self.query_one("#ev-keywords", DataTable).focus()
+        elif self.job_name in CANCELLABLE and self.cancel_job():
+            self.say("cancelling…")
+        elif self.job_name is not None:
+            self.say(f"{self.job_name} cannot be stopped midway; it finishes on its own", "warning")
+        else:
+            self.query_one("#ev-keywords", DataTable).focus()
+
+    # -- jobs: evaluate, export, push
+
+    def _selected_run(self) -> Path | None:
+        run = self.run_dir()
+        if run is None:
+            self.say("no fine-tuned run to use: train one on screen 4 first", "warning")
+        return run
+
+    def action_evaluate(self) -> None:
+        run, source = self._selected_run(), self.set_source()
+        if run is None:
+            return
+        if source is None or source.audio is None or source.captions is None:
+            self.say("pick an evaluation set: a source with audio and captions", "warning")
+            return
+        try:
+            keywords = self.workspace.keywords()
+        except InputError as err:
+            self.say(str(err), "error")
+            return
+        model, base = resolve_run(run)
+        audio, captions, language = source.audio, source.captions, self.workspace.language
+        baseline = base or self.workspace.model
+
+        def work(on_event: EventHandler, cancel: threading.Event) -> Report:
+            def relay(event: Event) -> None:  # evaluate reports after every batch: a cancel lands within one
+                if cancel.is_set():
+                    raise Cancelled("evaluation cancelled")
+                on_event(event)
+
+            return evaluate(model, audio, captions, keywords, baseline, mode="cues", out_dir=evaluation_dir(run),
+                            on_event=relay, language=language)
+
+        if self.start_job("evaluate", work):
+            self._show_progress(None, f"evaluating {run.name} on {source.stem}…")
+
+    def action_export(self) -> None:
+        run = self._selected_run()
+        if run is not None and self.start_job("export", lambda on_event, cancel: export_ct2(run)):
+            self._show_progress(None, f"exporting {run.name} to CTranslate2…")
+
+    def action_push(self) -> None:
+        run = self._selected_run()
+        if run is None:
+            return
+        push = self.query_one("#ev-push", Input)
+        if not push.value:
+            push.value = f"{self.workspace.name}-{run.name}".replace(" ", "-")
+        self.query_one("#ev-push-row").display = True
+        push.focus()
+        self.say(f"Enter pushes {self._shown_path(run / 'merged')}/ (and the evaluation report) to this private "
+                 "Hub repo · Esc closes")
+
+    @on(Input.Submitted, "#ev-push")
+    def _push_submitted(self, event: Input.Submitted) -> None:
+        run, repo_id = self._selected_run(), event.value.strip()
+        if run is None:
+            return
+        if not repo_id:
+            self.say("type a Hub repo id (user/name) first", "warning")
+            return
+        self.query_one("#ev-push-row").display = False
+        if self.start_job("push", lambda on_event, cancel: push_model(run, repo_id)):
+            self._show_progress(None, f"pushing {run.name} to {repo_id}…")
+
+    def _show_progress(self, fraction: float | None, label: str) -> None:
+        bar = self.query_one("#ev-progress", ProgressBar)
+        if fraction is None:
+            bar.update(total=None)
+        else:
+            bar.update(total=100, progress=100 * fraction)
+        self.query_one("#ev-job-label", TextLine).set(label)
+
+    def on_job_event(self, message: JobEvent) -> None:
+        event = message.event
+        if isinstance(event, Progress):
+            fraction, label = progress_text(event)
+            if event.total and event.unit not in ("s", "B"):  # clips or recordings
+                label += f" · {event.done:.0f}/{event.total:.0f} {event.unit}"
+            self._show_progress(fraction, label)
+        elif isinstance(event, Log):
+            self.say(event.message, "warning" if event.level == "warning" else "information")
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        if not message.ok:
+            self._show_progress(0.0, f"{message.job}: {message.error}")
+            self.say(f"{message.job} cancelled" if message.cancelled else f"{message.job} failed: {message.error}",
+                     "warning" if message.cancelled else "error")
+            return
+        self._show_progress(1.0, f"{message.job}: done")
+        if message.job == "evaluate":
+            report: Report = message.result
+            self.show_report(report)
+            self.say(f"evaluated on {report.main.name} in {report.seconds:.0f} s; report in "
+                     f"{self._shown_path(evaluation_dir(self.run_dir() or Path()))}/")
+        elif message.job == "export":
+            self.say(f"exported to {self._shown_path(Path(message.result))}/ (faster-whisper and CTranslate2 load it)")
+        else:
+            self.say(f"pushed: {message.result}")
+
+    def _shown_path(self, path: Path) -> str:
+        """A path relative to the workspace when it is inside it (shorter, and what the user recognises)."""
+        try:
+            return str(path.resolve().relative_to(self.workspace.root))
+        except ValueError:
+            return str(path)

@@ -1,0 +1,339 @@
+"""Screen 4, Train: the run's settings, start / stop / resume, and the run's steps and evaluations as they come.
+
+The run is a `whisper-tui train` process of its own (core/train_process.py), so keys answer at once while it
+trains, and quitting the TUI or losing the SSH connection leaves it going: reopening this screen follows it
+again. `x` stops it with a checkpoint; `R` resumes the last stopped run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label, ProgressBar, Sparkline
+
+from core.errors import WhisperTuiError
+from core.events import Done, Log, Metrics, Progress
+from core.train import TrainConfig
+from core.train_process import TrainProcess, read_metrics, running_pid
+from tui.jobs import JobEnded, JobEvent, progress_text
+from tui.screens.base import WorkbenchScreen
+from tui.widgets.lines import TextLine
+
+# (input id, label, TrainConfig field, width of the input)
+FIELDS: tuple[tuple[str, str, str, int], ...] = (
+    ("model", "Model", "model", 18), ("epochs", "Epochs", "epochs", 6), ("lr", "LR", "learning_rate", 9),
+    ("batch", "Batch", "batch_size", 5),
+    ("rank", "Rank", "lora_r", 5), ("alpha", "Alpha", "lora_alpha", 5), ("targets", "Targets", "target_modules", 22),
+)
+COLUMNS = (("step", 6), ("epoch", 6), ("loss", 8), ("lr", 9), ("eval loss", 9), ("WER", 7), ("CER", 7),
+           ("recall", 7), ("best", 4))
+BEST_MARK = "★"
+
+
+def form_value(config: TrainConfig, name: str) -> str:
+    value = getattr(config, name)
+    return ",".join(value) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_form(values: dict[str, str], base: TrainConfig) -> TrainConfig:
+    """A TrainConfig from the form's texts; ValueError with a short reason for a bad field."""
+    def number(field_id: str, kind: type) -> float | int:
+        text = values[field_id].strip()
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"{field_id}: {text!r} is not a{'n integer' if kind is int else ' number'}") from None
+
+    targets = tuple(t.strip() for t in values["targets"].split(",") if t.strip())
+    if not targets:
+        raise ValueError("targets: name at least one module (e.g. q_proj,v_proj)")
+    config = replace(base, model=values["model"].strip() or base.model, epochs=float(number("epochs", float)),
+                     learning_rate=float(number("lr", float)), batch_size=int(number("batch", int)),
+                     lora_r=int(number("rank", int)), lora_alpha=int(number("alpha", int)), target_modules=targets)
+    try:
+        config.check()
+    except WhisperTuiError as err:
+        raise ValueError(str(err)) from None
+    return config
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+class TrainScreen(WorkbenchScreen):
+    """The run form, a progress bar with ETA, the live table of steps and evaluations, loss and recall plots."""
+
+    NUMBER = 4
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start", "Start", id="train.start"),
+        Binding("x", "stop", "Stop (checkpoint)", id="train.stop"),
+        Binding("R", "resume", "Resume", id="train.resume"),
+        Binding("f", "focus_form", "Settings", id="train.form"),
+        Binding("escape", "focus_table", "Table", id="train.table", show=False),
+        Binding("e", "evaluate", "Evaluate", id="train.evaluate"),
+    ]
+    DEFAULT_CSS = """
+    #train { padding: 0 1; height: 1fr; }
+    #train-form { height: auto; }
+    .form-row { height: 1; margin-bottom: 1; }
+    .form-row Label { padding: 0 1 0 0; }
+    .form-row Input { margin-right: 2; }
+    #train-job { height: 1; }
+    #train-progress { width: 46; }
+    #train-label { width: 1fr; margin-left: 1; }
+    #train-main { height: 1fr; margin-top: 1; }
+    #train-rows { width: 1fr; }
+    #train-plots { width: 30; padding-left: 1; }
+    #train-plots Sparkline { height: 3; margin-bottom: 1; }
+    #train-plots TextLine { height: 1; }
+    #train-best { height: auto; margin-top: 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_dir: Path | None = None
+        self.process: TrainProcess | None = None
+        self._stop_requested = None
+        self._losses: list[float] = []
+        self._recalls: list[float] = []
+        self._best: tuple[float, str] | None = None  # (quality, row key)
+        self._rows = 0
+
+    def compose_body(self) -> ComposeResult:
+        defaults = TrainConfig(dataset=Path("."), output=Path("."), model=self.workspace.model)
+        with Vertical(id="train"):
+            with Vertical(id="train-form"):
+                for row in (FIELDS[:4], FIELDS[4:]):
+                    with Horizontal(classes="form-row"):
+                        for field_id, label, name, width in row:
+                            yield Label(label)
+                            field = Input(form_value(defaults, name), id=field_id, compact=True)
+                            field.styles.width = width
+                            yield field
+            with Horizontal(id="train-job"):
+                yield ProgressBar(total=100, id="train-progress", show_eta=True)
+                yield TextLine("no run yet", id="train-label")
+            with Horizontal(id="train-main"):
+                yield DataTable(id="train-rows", cursor_type="row", zebra_stripes=True)
+                with Vertical(id="train-plots"):
+                    yield TextLine("training loss", id="loss-title")
+                    yield Sparkline([], id="loss-plot")
+                    yield TextLine("keyword recall (evaluations)", id="recall-title")
+                    yield Sparkline([], id="recall-plot")
+                    yield TextLine("", id="train-best")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#train-rows", DataTable)
+        for name, width in COLUMNS:
+            table.add_column(name, key=name, width=width)
+        table.focus()
+        self._show_latest_run()
+
+    # -- which run is shown
+
+    def runs(self) -> list[Path]:
+        """Run folders, newest first."""
+        runs_dir = self.workspace.runs_dir
+        if not runs_dir.is_dir():
+            return []
+        return sorted((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def _show_latest_run(self) -> None:
+        for run_dir in self.runs():
+            if running_pid(run_dir) is not None:
+                self._load_history(run_dir)
+                process = TrainProcess.attach(run_dir)
+                if process is not None:
+                    self._follow(process, f"following {run_dir.name} (still training)")
+                return
+        runs = self.runs()
+        if runs:
+            self._load_history(runs[0])
+            finished = (runs[0] / "merged").is_dir()
+            state = "finished" if finished else "stopped: R resumes it"
+            self._set_label(1.0 if finished else 0.0, f"{runs[0].name}: {state}")
+            self.say(f"showing {runs[0].name} · s starts a new run with the settings above")
+        else:
+            self.say("no run yet · s starts one with the settings above (the dataset comes from screen 3)")
+
+    def _load_history(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._clear()
+        for row in read_metrics(run_dir):
+            values = {k: v for k, v in row.items() if k not in ("kind", "step", "epoch", "time")}
+            self._add_row(Metrics(row.get("kind", "train"), int(row.get("step", 0)), float(row.get("epoch", 0)),
+                                  values))
+
+    def _clear(self) -> None:
+        self.query_one("#train-rows", DataTable).clear()
+        self._losses, self._recalls, self._best, self._rows = [], [], None, 0
+        self.query_one("#loss-plot", Sparkline).data = []
+        self.query_one("#recall-plot", Sparkline).data = []
+        self.query_one("#train-best", TextLine).set("")
+
+    # -- the table
+
+    def _add_row(self, metrics: Metrics) -> None:
+        table = self.query_one("#train-rows", DataTable)
+        v = metrics.values
+        self._rows += 1
+        key = f"r{self._rows}"
+        if metrics.kind == "eval":
+            recall = v.get("keyword_recall")
+            cells = [str(metrics.step), f"{metrics.epoch:.2f}", "", "", _fmt(v.get("loss"), ".3f"),
+                     _fmt(v.get("wer"), ".1%"), _fmt(v.get("cer"), ".1%"), _fmt(recall, ".0%"), ""]
+            table.add_row(*(Text(c, style="bold") for c in cells), key=key)
+            if recall is not None:
+                self._recalls.append(recall)
+                self.query_one("#recall-plot", Sparkline).data = list(self._recalls)
+            quality = v.get("quality")
+            if quality is not None and (self._best is None or quality > self._best[0]):
+                if self._best is not None:
+                    table.update_cell(self._best[1], "best", "")
+                self._best = (quality, key)
+                table.update_cell(key, "best", Text(BEST_MARK, style="bold yellow"))
+                self.query_one("#train-best", TextLine).set(
+                    f"best: step {metrics.step} · recall {_fmt(recall, '.0%') or 'n/a'} · WER {v.get('wer', 0):.1%}")
+        else:
+            loss = v.get("loss")
+            table.add_row(str(metrics.step), f"{metrics.epoch:.2f}", _fmt(loss, ".4f"),
+                          _fmt(v.get("learning_rate"), ".2e"), "", "", "", "", "", key=key)
+            if loss is not None:
+                self._losses.append(loss)
+                self.query_one("#loss-plot", Sparkline).data = list(self._losses)
+        if table.cursor_row >= table.row_count - 2:  # follow the newest row unless the user scrolled up
+            table.move_cursor(row=table.row_count - 1)
+
+    # -- actions
+
+    def _form(self) -> dict[str, str]:
+        return {field_id: self.query_one(f"#{field_id}", Input).value for field_id, *_ in FIELDS}
+
+    def _config(self, run_dir: Path, resume: bool = False) -> TrainConfig | None:
+        dataset = self.workspace.dataset_dir
+        if not (dataset / "dataset_dict.json").is_file():
+            self.say("no dataset yet: build it on screen 3 (press 3, then b)", "warning")
+            return None
+        base = TrainConfig(dataset=dataset, output=run_dir, language=self.workspace.language,
+                           task=self.workspace.task, resume=resume)
+        try:
+            return parse_form(self._form(), base)
+        except ValueError as err:
+            self.say(str(err), "error")
+            return None
+
+    def action_start(self) -> None:
+        if self.job_name is not None:
+            self.say("a run is already going: x stops it", "warning")
+            return
+        run_dir = self.workspace.runs_dir / time.strftime("run-%Y%m%d-%H%M%S")
+        config = self._config(run_dir)
+        if config is not None:
+            self._launch(config, f"started {run_dir.name}")
+
+    def action_resume(self) -> None:
+        if self.job_name is not None:
+            self.say("a run is already going", "warning")
+            return
+        stopped = next((r for r in self.runs() if (r / "checkpoints").is_dir() and not (r / "merged").is_dir()), None)
+        if stopped is None:
+            self.say("no stopped run to resume", "warning")
+            return
+        config = self._config(stopped, resume=True)
+        if config is not None:
+            self._load_history(stopped)
+            self._launch(config, f"resuming {stopped.name}")
+
+    def _launch(self, config: TrainConfig, message: str) -> None:
+        keywords = self.workspace.keywords_path
+        try:
+            process = TrainProcess.start(config, keywords if keywords.is_file() else None)
+        except (WhisperTuiError, OSError) as err:
+            self.say(f"cannot start training: {err}", "error")
+            return
+        if not config.resume:
+            self._load_history(Path(config.output))
+        self._follow(process, message)
+
+    def _follow(self, process: TrainProcess, message: str) -> None:
+        """Follow the run in a thread worker. Leaving the app cancels the job, which here means detaching:
+        the run goes on, and a reopened screen follows it again."""
+        self.process, self.run_dir = process, process.run_dir
+        stop = self._stop_requested = threading.Event()
+        if self.start_job("train", lambda on_event, detach: process.follow(on_event, stop=stop, detach=detach)):
+            self._set_label(None, f"{process.run_dir.name}: loading the model and encoding rows…")
+            self.say(f"{message} · x stops it with a checkpoint · it keeps going if you quit")
+
+    def action_stop(self) -> None:
+        if self._stop_requested is None or self.job_name is None:
+            self.say("no run is going", "warning")
+            return
+        self._stop_requested.set()
+        self.say("stopping after the current step (a checkpoint is saved; R resumes)…")
+
+    def action_focus_form(self) -> None:
+        self.query_one("#model", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#train-rows", DataTable).focus()
+
+    def action_evaluate(self) -> None:
+        self.wapp.action_show_screen(5)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.focus_next()
+
+    # -- job events
+
+    def _set_label(self, fraction: float | None, label: str) -> None:
+        bar = self.query_one("#train-progress", ProgressBar)
+        if fraction is None:
+            bar.update(total=None)
+        else:
+            bar.update(total=100, progress=100 * fraction)
+        self.query_one("#train-label", TextLine).set(label)
+
+    def on_job_event(self, message: JobEvent) -> None:
+        event = message.event
+        if isinstance(event, Metrics):
+            self._add_row(event)
+        elif isinstance(event, Progress):
+            fraction, label = progress_text(event)
+            if event.stage == "train" and event.total:
+                label = f"step {event.done:.0f}/{event.total:.0f}"
+            self._set_label(fraction, label)
+            super().on_job_event(message)
+        elif isinstance(event, Log):
+            self.say(event.message, "warning" if event.level == "warning" else "information")
+        elif isinstance(event, Done):
+            self._set_label(1.0, "done: merging and saving")
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        name = self.run_dir.name if self.run_dir else "the run"
+        outcome = message.result
+        self._stop_requested = None
+        if not message.ok:
+            self._set_label(0.0, f"{name}: {message.error}")
+            self.say(f"training failed: {message.error}", "error")
+        elif outcome.returncode is None:
+            return  # detached (the app is closing): the run goes on
+        elif outcome.finished:
+            self._set_label(1.0, f"{name}: finished")
+            self.say(f"{name} finished: merged model in {name}/merged · e opens the evaluation")
+        elif outcome.stopped:
+            self._set_label(0.0, f"{name}: stopped at a checkpoint")
+            self.say(f"{name} stopped with a checkpoint · R resumes it")
+        else:
+            self._set_label(0.0, f"{name}: failed")
+            self.say(f"training failed: {outcome.error}", "error")
