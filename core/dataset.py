@@ -112,7 +112,7 @@ def features():
 # ---------------------------------------------------------------------------- planning
 
 
-def _read_cues(path: Path) -> list[caps.Cue]:
+def read_cues(path: Path) -> list[caps.Cue]:
     """Cues, or InputError on any parse problem: a dropped block would leave speech without text in a row."""
     captions = caps.read(path)
     errors = [p for p in captions.problems if p.severity == "error"]
@@ -146,23 +146,28 @@ def plan(train: Recording | Sequence[Recording], validation: Recording | None = 
         raise InputError("no training recording given")
     if validation is None and not 0 < options.holdout <= 0.5:
         raise InputError(f"hold-out share must be in (0, 0.5], got {options.holdout}")
-    plans = [_train_plan(recording, options, hold=validation is None) for recording in trains]
+    plans = [plan_training(recording, options, hold=validation is None) for recording in trains]
     if validation is None:
         return tuple(plans)
-    val_plan = pack(_read_cues(validation.captions), options.max_ms, options.pad_ms, source=validation.audio.name)
-    if not val_plan.segments:
-        raise InputError(f"{validation.captions}: no usable cues")
-    return (*plans, _source_plan(validation, _rows("validation", val_plan.segments), val_plan.problems))
+    return (*plans, plan_validation(validation, options))
 
 
-def _train_plan(recording: Recording, options: PrepareOptions, hold: bool) -> SourcePlan:
+def plan_validation(recording: Recording, options: PrepareOptions = PrepareOptions()) -> SourcePlan:
+    """A validation recording's rows: packed ≤ 30 s windows (no views: scores should mean one thing)."""
+    packed = pack(read_cues(recording.captions), options.max_ms, options.pad_ms, source=recording.audio.name)
+    if not packed.segments:
+        raise InputError(f"{recording.captions}: no usable cues")
+    return _source_plan(recording, _rows("validation", packed.segments), packed.problems)
+
+
+def plan_training(recording: Recording, options: PrepareOptions = PrepareOptions(), hold: bool = True) -> SourcePlan:
     """The training rows of one recording, plus its held-out validation rows when `hold`."""
-    cues = _read_cues(recording.captions)
+    cues = read_cues(recording.captions)
     source = recording.audio.name
     held = hold_out(cues, options.holdout, options.max_ms) if hold else frozenset()
     if hold and not held:
         raise InputError(f"{recording.captions}: too few usable cues to hold out a validation set; "
-                         "pass --val-audio and --val-captions")
+                         "give it a separate validation recording")
     if options.views:
         train_plan = training_views(cues, limit_ms=options.max_ms, pad_ms=options.pad_ms, skip=held, source=source)
     else:

@@ -982,24 +982,13 @@ def _plan_entries(stem: str, source_plan: SourcePlan, keywords: Sequence[Keyword
     return entries
 
 
-def _validation_plan(recording: Recording, options: PrepareOptions) -> SourcePlan:
-    """A validation recording's rows, exactly as `core.dataset.plan` packs its `validation` argument."""
-    from core.dataset import PlannedRow, SourcePlan, _read_cues
-    from core.segments import pack
-
-    packed = pack(_read_cues(recording.captions), options.max_ms, options.pad_ms, source=recording.audio.name)
-    if not packed.segments:
-        raise InputError(f"{recording.captions}: no usable cues")
-    return SourcePlan(recording, tuple(PlannedRow("validation", s) for s in packed.segments), packed.problems)
-
-
 def plan_dataset(workspace: Workspace, views: bool = False) -> DatasetPlan:
     """Plan the workspace's dataset from its captions and roles, without reading any audio.
 
     A source whose captions cannot be used (unreadable, too few cues to hold some out, no audio file) is an
     error entry, so the others still show; building refuses until it is fixed or skipped.
     """
-    from core.dataset import PrepareOptions, Recording, _train_plan
+    from core.dataset import PrepareOptions, Recording, plan_training, plan_validation
 
     options = PrepareOptions(views=views)
     entries: list[PlanEntry] = []
@@ -1036,7 +1025,7 @@ def plan_dataset(workspace: Workspace, views: bool = False) -> DatasetPlan:
             continue
         recording = Recording(source.audio, source.captions)
         try:
-            source_plan = _train_plan(recording, options, hold) if role == "train" else _validation_plan(
+            source_plan = plan_training(recording, options, hold) if role == "train" else plan_validation(
                 recording, options)
         except InputError as err:
             entries.append(_source_entry(source.stem, str(err), "error", "error"))

@@ -11,60 +11,26 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.command import CommandPalette
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from core import captions as caps
-from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing, sample_workspace
+from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing
+from tests.tui_helpers import wait_for
 from tui.app import WhisperTuiApp
 from tui.screens import SCREENS
 from tui.screens.editor import EditorScreen
 from tui.screens.fetch import FetchScreen
 from tui.screens.help import HelpScreen, binding_ids, key_rows
-from tui.screens.placeholder import PlaceholderScreen
 from tui.screens.start import StartScreen
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(home: Path) -> Workspace:
-    """The sample project, with "Mixtral 8x7B" mis-heard in cue 4 (so there is something to fix)."""
-    workspace = sample_workspace()
-    path = workspace.captions_dir / "train.vtt"
-    cues = list(caps.read(path).cues)
-    cues[3] = cues[3].with_text(cues[3].text.replace("Mixtral 8x7B", "mixture 8 by 7B"))
-    caps.write(caps.Captions(cues=cues), path)
-    return workspace
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
-        await pilot.pause(0.05)
 
 
 # ---------------------------------------------------------------------------- start screen
@@ -118,7 +84,7 @@ async def test_number_keys_switch_screens_and_the_header_names_the_workspace(wor
         assert app.title == "whisper-tui · sample · tiny.en"
         for number in (3, 4, 5):
             await pilot.press(str(number))
-            assert isinstance(app.screen, PlaceholderScreen)
+            assert isinstance(app.screen, SCREENS[number].load())
             assert app.current_number == number
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.session is not None)

@@ -7,59 +7,21 @@ cue 4), so exactly one cue is flagged and the fix is known.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 
 from core import captions as caps
-from core.workspace import Workspace, sample_workspace
+from core.workspace import Workspace
+from tests.tui_helpers import FLAGGED, KEYWORD, MISHEARD, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.dialogs import ChoiceModal
 from tui.screens.editor import EditorScreen
 
 ROOT = Path(__file__).resolve().parent.parent
-FLAGGED = 3  # cue 4
 
 pytestmark = pytest.mark.anyio
-MISHEARD, KEYWORD = "mixture 8 by 7B", "Mixtral 8x7B"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private data home and config folder, and no audio player (tests must not make noise)."""
-    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(home: Path) -> Workspace:
-    """The sample project with one mis-heard keyword in cue 4 of captions/train.vtt."""
-    workspace = sample_workspace()
-    path = workspace.captions_dir / "train.vtt"
-    original = caps.read(path)
-    cues = list(original.cues)
-    assert KEYWORD in cues[FLAGGED].text
-    cues[FLAGGED] = cues[FLAGGED].with_text(cues[FLAGGED].text.replace(KEYWORD, MISHEARD))
-    caps.write(caps.Captions(cues=cues), path)
-    return workspace
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Let the app run until `condition()` holds (background workers, timers); fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
-        await pilot.pause(0.05)
 
 
 async def open_editor(pilot: Pilot) -> EditorScreen:

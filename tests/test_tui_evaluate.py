@@ -2,15 +2,14 @@
 
 One cheap run serves the module: sample_data/train.mp3 prepared and trained for 2 steps; the evaluation set is
 the first four cues of sample_data/validation.vtt ("heldout", role validation), so an evaluation decodes
-12 clips. Each test gets its own workspace whose runs/run-1/ links to that run's merged model.
+12 clips. Each test gets its own copy of the sample project (conftest's `sample`) whose runs/run-1/ links to
+that run's merged model.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,24 +33,18 @@ from core.evaluate import (
 )
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
-from core.workspace import Workspace, sample_workspace
+from core.workspace import Workspace
+from tests.tui_helpers import SAMPLES, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.evaluate import EvaluateScreen
 from tui.widgets.lines import StatusLine
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_data"
 HELD_OUT_CUES = 4
 
 pytestmark = pytest.mark.anyio
 
 
 # ---------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +77,9 @@ def evaluated(trained: Path, heldout: tuple[Path, Path], tmp_path_factory: pytes
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(home: Path, trained: Path, heldout: tuple[Path, Path]) -> Workspace:
+def project(sample: Workspace, trained: Path, heldout: tuple[Path, Path]) -> Workspace:
     """The sample project plus the held-out set (role validation) and runs/run-1 linking the trained model."""
-    workspace = sample_workspace()
+    workspace = sample
     audio, vtt = heldout
     shutil.copyfile(audio, workspace.audio_dir / audio.name)
     shutil.copyfile(vtt, workspace.captions_dir / vtt.name)
@@ -107,17 +92,9 @@ def workspace(home: Path, trained: Path, heldout: tuple[Path, Path]) -> Workspac
 
 
 @pytest.fixture
-def with_report(workspace: Workspace, evaluated: Path) -> Workspace:
-    shutil.copytree(evaluated, workspace.runs_dir / "run-1" / "evaluation")
-    return workspace
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
-        await pilot.pause(0.05)
+def with_report(project: Workspace, evaluated: Path) -> Workspace:
+    shutil.copytree(evaluated, project.runs_dir / "run-1" / "evaluation")
+    return project
 
 
 async def open_evaluate(pilot: Pilot) -> EvaluateScreen:
@@ -194,34 +171,34 @@ def test_push_offline_is_one_clear_line(trained: Path, monkeypatch: pytest.Monke
 # ---------------------------------------------------------------------------- the screen
 
 
-async def test_evaluate_runs_as_a_job_and_shows_the_report(workspace: Workspace) -> None:
+async def test_evaluate_runs_as_a_job_and_shows_the_report(project: Workspace) -> None:
     """No report yet → e evaluates the run on the validation source (a job), writes RUN/evaluation/, shows it."""
-    app = WhisperTuiApp(workspace)
+    app = WhisperTuiApp(project)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
         assert screen.report is None and "no evaluation yet" in status(screen)
         await pilot.press("e")
         assert screen.job_name == "evaluate"
         await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
-        assert "evaluated on heldout" in status(screen), status(screen)
-        assert (workspace.runs_dir / "run-1" / "evaluation" / "report.json").is_file()
+        assert "evaluated run-1 on heldout" in status(screen), status(screen)
+        assert (project.runs_dir / "run-1" / "evaluation" / "report.json").is_file()
         overall = screen.query_one("#ev-overall", DataTable)
         assert column(overall, 0) == ["baseline", "prompted", FINE_TUNED]
         keywords = screen.query_one("#ev-keywords", DataTable)
-        assert keywords.row_count == len(workspace.keywords())
+        assert keywords.row_count == len(project.keywords())
         assert screen.variant == FINE_TUNED
         await pilot.press("v")
         assert screen.variant == "baseline"
 
 
-async def test_escape_cancels_an_evaluation(workspace: Workspace) -> None:
-    app = WhisperTuiApp(workspace)
+async def test_escape_cancels_an_evaluation(project: Workspace) -> None:
+    app = WhisperTuiApp(project)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
         await pilot.press("e", "escape")
         await wait_for(pilot, lambda: screen.job_name is None, timeout=300)
         assert status(screen) == "evaluate cancelled"
-        assert not (workspace.runs_dir / "run-1" / "evaluation").exists()
+        assert not (project.runs_dir / "run-1" / "evaluation").exists()
 
 
 async def test_existing_report_opens_without_a_job(with_report: Workspace) -> None:
@@ -253,8 +230,8 @@ async def test_push_offline_and_export(with_report: Workspace) -> None:
         assert (with_report.runs_dir / "run-1" / "ct2" / "model.bin").is_file()
 
 
-async def test_no_run_says_what_to_do(home: Path) -> None:
-    app = WhisperTuiApp(sample_workspace())
+async def test_no_run_says_what_to_do(sample: Workspace) -> None:
+    app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
         assert "train one on screen 4" in status(screen)

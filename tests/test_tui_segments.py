@@ -22,7 +22,7 @@ from core.workspace import (
     built_dataset,
     plan_dataset,
 )
-from tests.tui_helpers import SAMPLES, anyio_backend_fixture, home_fixture, sample_fixture, wait_for  # noqa: F401
+from tests.tui_helpers import SAMPLES, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.editor import EditorScreen
 from tui.screens.segments import SegmentsScreen, duration_bar

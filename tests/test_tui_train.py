@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from textual.widgets import DataTable, Input
 from core.dataset import Recording, prepare
 from core.train import TrainConfig
 from core.workspace import Workspace, sample_workspace
+from tests.tui_helpers import wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.train import BEST_MARK, TrainScreen, parse_form
 
@@ -24,33 +23,12 @@ RECORDED = Path(__file__).resolve().parent / "data" / "recorded_run"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    return sample_workspace()
-
-
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample's packed ≤ 30 s rows (train.mp3 only, no views): a handful, so a run is a couple of steps."""
     workspace_root = sample_workspace(tmp_path_factory.mktemp("ds-home")).root
     return prepare([Recording(workspace_root / "audio" / "train.mp3", workspace_root / "captions" / "train.vtt")],
                    tmp_path_factory.mktemp("ds") / "dataset").path
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s")
-        await pilot.pause(0.2)
 
 
 async def open_train(pilot: Pilot) -> TrainScreen:
@@ -78,33 +56,33 @@ def test_parse_form_checks_each_field() -> None:
             parse_form({**values, field: bad}, base)
 
 
-async def test_start_without_a_dataset_says_where_to_build_it(workspace: Workspace) -> None:
-    app = WhisperTuiApp(workspace)
+async def test_start_without_a_dataset_says_where_to_build_it(sample: Workspace) -> None:
+    app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_train(pilot)
         await pilot.press("s")
         assert "screen 3" in screen.query_one("#status").text.plain
-        assert screen.job_name is None and not workspace.runs_dir.exists()
+        assert screen.job_name is None and not sample.runs_dir.exists()
 
 
-async def test_a_bad_setting_is_one_line_and_starts_nothing(workspace: Workspace, small_dataset: Path) -> None:
-    shutil.copytree(small_dataset, workspace.dataset_dir)
-    app = WhisperTuiApp(workspace)
+async def test_a_bad_setting_is_one_line_and_starts_nothing(sample: Workspace, small_dataset: Path) -> None:
+    shutil.copytree(small_dataset, sample.dataset_dir)
+    app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_train(pilot)
         screen.query_one("#batch", Input).value = "0"
         await pilot.press("s")
         status = screen.query_one("#status")
         assert "batch" in status.text.plain.lower() and status.has_class("-error")
-        assert screen.job_name is None and not workspace.runs_dir.exists()
+        assert screen.job_name is None and not sample.runs_dir.exists()
 
 
-async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(workspace: Workspace,
+async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(sample: Workspace,
                                                                            small_dataset: Path) -> None:
     """s starts a real run in its own process: the baseline evaluation and step rows arrive while keys keep
     working; x stops it with a checkpoint; R resumes it to the end, and the best evaluation is marked."""
-    shutil.copytree(small_dataset, workspace.dataset_dir)
-    app = WhisperTuiApp(workspace)
+    shutil.copytree(small_dataset, sample.dataset_dir)
+    app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_train(pilot)
         for field, value in (("epochs", "4"), ("batch", "4")):
@@ -113,7 +91,7 @@ async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(work
         assert screen.job_name == "train"
         table = screen.query_one("#train-rows", DataTable)
         run_dir = screen.run_dir
-        assert run_dir is not None and run_dir.parent == workspace.runs_dir
+        assert run_dir is not None and run_dir.parent == sample.runs_dir
         await wait_for(pilot, lambda: any(s not in ("", "0") for s in column(table, "step")), 400)
         assert column(table, "step")[0] == "0" and column(table, "recall")[0]  # the baseline row came first
         await pilot.press("f")  # keys still answer while it trains
@@ -136,9 +114,9 @@ async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(work
         assert (run_dir / "merged" / "model.safetensors").is_file()
 
 
-def test_train_screen_snapshot(workspace: Workspace, snap_compare) -> None:
+def test_train_screen_snapshot(sample: Workspace, snap_compare) -> None:
     """A finished run's table, plots and best row, from the metrics.jsonl of a real 8-epoch run."""
-    run_dir = workspace.runs_dir / "run-20261126-0420"
+    run_dir = sample.runs_dir / "run-20261126-0420"
     run_dir.mkdir(parents=True)
     shutil.copy(RECORDED / "metrics.jsonl", run_dir / "metrics.jsonl")
     (run_dir / "merged").mkdir()
@@ -147,4 +125,4 @@ def test_train_screen_snapshot(workspace: Workspace, snap_compare) -> None:
         await open_train(pilot)
         await pilot.press("escape")
 
-    assert snap_compare(WhisperTuiApp(workspace), terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(WhisperTuiApp(sample), terminal_size=(100, 30), run_before=run_before)

@@ -1,9 +1,5 @@
-"""What the TUI tests share: an isolated data/config home, the sample workspace, and waiting on a pilot.
-
-Import the fixtures into a test module (`from tests.tui_helpers import anyio_backend_fixture, home_fixture,
-sample_fixture`) and mark it `pytestmark = pytest.mark.anyio`; tests then ask for `home`, `sample`. The
-functions have other names than their fixtures so that a test's argument does not shadow an import.
-"""
+"""What the TUI tests share besides conftest's fixtures (`home`, `sample`, `workspace`, `anyio_backend`):
+waiting on a pilot, and the keyword the `workspace` fixture mis-hears."""
 
 from __future__ import annotations
 
@@ -11,36 +7,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
-
-from core.workspace import Workspace, sample_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
-
-
-@pytest.fixture(name="anyio_backend")
-def anyio_backend_fixture() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(name="home")
-def home_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Data and config folders of the test's own (so the user's are never touched), and no audio player."""
-    monkeypatch.setenv("WHISPER_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WHISPER_TUI_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    return tmp_path / "home"
-
-
-@pytest.fixture(name="sample")
-def sample_fixture(home: Path) -> Workspace:
-    """The bundled sample project as a new user gets it: train.mp3 with captions, plain.mp3 without."""
-    return sample_workspace()
+FLAGGED = 3  # cue 4 of sample_data/train.vtt
+MISHEARD, KEYWORD = "mixture 8 by 7B", "Mixtral 8x7B"
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds (workers, timers, a training process); fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -99,8 +99,7 @@ class DiffView(Static):
 
     def legend(self) -> Text:
         return Text.assemble(("substituted", self.style("substitute")), " ", ("deleted", self.style("delete")), " ",
-                             ("inserted", self.style("insert")), " ", ("keyword", self.style("keyword")),
-                             (" · Enter on a keyword: its cues", self.style("label")))
+                             ("inserted", self.style("insert")), " ", ("keyword", self.style("keyword")))
 
     def show(self, comparisons: list[Comparison], keywords: tuple[Keyword, ...], whole: bool) -> None:
         """One block per comparison: `#n start · error counts`, then the reference and hypothesis lines."""
@@ -152,7 +151,7 @@ class EvaluateScreen(WorkbenchScreen):
     #ev-lower { height: 1fr; margin-top: 1; }
     #ev-keywords { width: 44; height: 1fr; }
     #ev-diff-pane { width: 1fr; padding-left: 1; border-left: vkey $panel; }
-    #ev-diff-title { height: 2; }
+    #ev-diff-title, #ev-legend { height: 1; }
     #ev-diff-scroll { height: 1fr; }
     """
 
@@ -164,6 +163,7 @@ class EvaluateScreen(WorkbenchScreen):
         self.keyword_filter: str | None = None
         self._reference_problem: str | None = None
         self._comparisons: dict[str, list[Comparison]] = {}
+        self._job_run: Path | None = None  # the run the running job works on (the picker may move meanwhile)
 
     # -- layout
 
@@ -174,10 +174,10 @@ class EvaluateScreen(WorkbenchScreen):
             with Horizontal(id="ev-pickers"):
                 yield Label("Run")
                 yield Select([(r.name, str(r)) for r in runs], prompt="no trained run yet", compact=True,
-                             value=str(runs[0]) if runs else Select.BLANK, id="ev-run")
+                             value=str(runs[0]) if runs else Select.NULL, id="ev-run")
                 yield Label("Set")
                 yield Select(self.set_options(sources), prompt="no captioned source", compact=True,
-                             value=self.default_set(sources) or Select.BLANK, id="ev-set")
+                             value=self.default_set(sources) or Select.NULL, id="ev-set")
             with Horizontal(id="ev-job"):
                 yield ProgressBar(total=100, id="ev-progress", show_eta=False)
                 yield TextLine(NO_JOB, id="ev-job-label")
@@ -190,12 +190,14 @@ class EvaluateScreen(WorkbenchScreen):
                 yield DataTable(id="ev-keywords", cursor_type="row", zebra_stripes=True)
                 with Vertical(id="ev-diff-pane"):
                     yield TextLine("", id="ev-diff-title")
+                    yield TextLine("", id="ev-legend")
                     with VerticalScroll(id="ev-diff-scroll"):
                         yield DiffView(id="ev-diff")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.load_selected_report()
+        self.query_one("#ev-keywords", DataTable).focus()
 
     # -- the pickers
 
@@ -215,7 +217,7 @@ class EvaluateScreen(WorkbenchScreen):
 
     def run_dir(self) -> Path | None:
         value = self.query_one("#ev-run", Select).value
-        return Path(str(value)) if value is not Select.BLANK else None
+        return Path(str(value)) if value is not Select.NULL else None
 
     def set_source(self) -> Source | None:
         value = self.query_one("#ev-set", Select).value
@@ -364,6 +366,7 @@ class EvaluateScreen(WorkbenchScreen):
         report = self.report
         if report is None or self.variant is None:
             title.set(Text("reference vs re-transcription: no report yet", style="dim"))
+            self.query_one("#ev-legend", TextLine).set("")
             view.show([], (), False)
             return
         everything = self.comparisons()
@@ -372,11 +375,13 @@ class EvaluateScreen(WorkbenchScreen):
             keyword = tuple(k for k in report.keywords if k.term == self.keyword_filter)
             shown = [c for c in shown if find_keywords(c.reference, keyword) or find_keywords(c.hypothesis, keyword)]
         differ = sum(1 for c in everything if c.diff.errors)
-        line = Text.assemble("ref vs ", (self.variant, "bold"), f" (v) · {differ}/{len(everything)} differ")
-        line.append(" · errors only (f)" if self.errors_only else " · all (f)")
+        line = Text.assemble("ref vs ", (self.variant, "bold"))
         if self.keyword_filter is not None:
             line.append(f" · {self.keyword_filter}", style="bold")
-        title.set(Text("\n", no_wrap=True, overflow="ellipsis").join([line, view.legend()]))
+        line.append(f" · {differ}/{len(everything)} differ · {'errors only' if self.errors_only else 'all cues'}")
+        line.no_wrap, line.overflow = True, "ellipsis"
+        title.set(line)
+        self.query_one("#ev-legend", TextLine).set(view.legend())
         if self._reference_problem:
             view.update(Text(self._reference_problem, style="yellow"))
             return
@@ -451,6 +456,7 @@ class EvaluateScreen(WorkbenchScreen):
                             on_event=relay, language=language)
 
         if self.start_job("evaluate", work):
+            self._job_run = run
             self._show_progress(None, f"evaluating {run.name} on {source.stem}…")
 
     def action_export(self) -> None:
@@ -509,9 +515,11 @@ class EvaluateScreen(WorkbenchScreen):
         self._show_progress(1.0, f"{message.job}: done")
         if message.job == "evaluate":
             report: Report = message.result
-            self.show_report(report)
-            self.say(f"evaluated on {report.main.name} in {report.seconds:.0f} s; report in "
-                     f"{self._shown_path(evaluation_dir(self.run_dir() or Path()))}/")
+            run = self._job_run or Path()
+            if run == self.run_dir():
+                self.show_report(report)
+            self.say(f"evaluated {run.name} on {report.main.name} in {report.seconds:.0f} s; report in "
+                     f"{self._shown_path(evaluation_dir(run))}/")
         elif message.job == "export":
             self.say(f"exported to {self._shown_path(Path(message.result))}/ (faster-whisper and CTranslate2 load it)")
         else:
@@ -519,7 +527,7 @@ class EvaluateScreen(WorkbenchScreen):
 
     def _shown_path(self, path: Path) -> str:
         """A path relative to the workspace when it is inside it (shorter, and what the user recognises)."""
-        try:
-            return str(path.resolve().relative_to(self.workspace.root))
-        except ValueError:
-            return str(path)
+        for candidate in (path.absolute(), path.resolve()):  # a run's merged/ may be a link to elsewhere
+            if candidate.is_relative_to(self.workspace.root):
+                return str(candidate.relative_to(self.workspace.root))
+        return str(path)

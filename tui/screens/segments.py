@@ -49,14 +49,6 @@ def _time(ms: int, hours: bool) -> str:
     return format_timestamp(ms, always_include_hours=hours) if ms >= 0 else "—"
 
 
-def styled(text: str, style: Style) -> Text:
-    """`text` in `style`, as a span: VirtualTable renders cells with `Text.render`, which drops a Text's base
-    style when it has no spans."""
-    out = Text(text, no_wrap=True, end="")
-    out.stylize(style)
-    return out
-
-
 def _cue_numbers(cues: Sequence[int]) -> str:
     """Cue numbers as the editor shows them (1-based): `4` or `4-7`."""
     if not cues:
@@ -124,18 +116,18 @@ class SegmentTable(VirtualTable):
     def row_cells(self, index: int) -> Sequence[Text]:
         entry = self.entries[index]
         tone = self.style_of(f"segment-table--{self._tone(entry)}")
-        label = styled(self._label(entry), tone)
-        flags = styled(" ".join(entry.flags), self.style_of("segment-table--keyword") if entry.kind == "row" else tone)
+        label = Text(self._label(entry), tone)
+        flags = Text(" ".join(entry.flags), self.style_of("segment-table--keyword") if entry.kind == "row" else tone)
         if entry.kind == "source":
             blank = Text("")
             return (label, Text(entry.stem), blank, blank, blank, blank, blank, flags,
-                    styled(entry.text, tone if entry.severity != "info" else Style()))
+                    Text(entry.text, tone if entry.severity != "info" else Style()))
         hours = self.columns is self.LONG_TIMES
         keyword = self.style_of("segment-table--keyword")
         return (
             label, Text(entry.stem), Text(_cue_numbers(entry.cues)),
             Text(_time(entry.start_ms, hours)), Text(_time(entry.end_ms, hours)),
-            Text(f"{entry.duration_ms / 1000:.1f}"), styled(duration_bar(entry.duration_ms), tone), flags,
+            Text(f"{entry.duration_ms / 1000:.1f}"), Text(duration_bar(entry.duration_ms), tone), flags,
             highlighted(entry.text, [(s, e, keyword) for s, e in entry.keyword_spans]))
 
 

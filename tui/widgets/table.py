@@ -197,6 +197,9 @@ class VirtualTable(ScrollView, can_focus=True):
         console = self.app.console
         for column, cell_width, cell in zip(self.columns, self.column_widths(width), cells, strict=False):
             text = cell.copy()
+            if text.style:  # Text.render ignores a Text's own style unless it is a span
+                text.stylize(text.style)
+                text.style = ""
             text.no_wrap = True
             text.truncate(cell_width, overflow="ellipsis")
             pad = " " * (cell_width - text.cell_len)
