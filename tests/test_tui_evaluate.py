@@ -40,6 +40,7 @@ from tui.screens.evaluate import EvaluateScreen
 from tui.widgets.lines import StatusLine
 
 HELD_OUT_CUES = 4
+RECORDED = Path(__file__).resolve().parent / "data" / "recorded_evaluation"
 
 pytestmark = pytest.mark.anyio
 
@@ -239,9 +240,13 @@ async def test_no_run_says_what_to_do(sample: Workspace) -> None:
         assert screen.job_name is None and "train one on screen 4" in status(screen)
 
 
-def test_evaluate_snapshot(with_report: Workspace, snap_compare) -> None:
-    """The loaded report at 100×30: overall and keyword tables, the first cues with their errors marked."""
+def test_evaluate_snapshot(project: Workspace, snap_compare) -> None:
+    """A loaded report at 100×30: overall and keyword tables, the first cues with their errors marked. The report
+    is a recorded real evaluation (tests/data/recorded_evaluation), so a CPU that decodes a little differently
+    cannot change the picture."""
+    shutil.copytree(RECORDED, project.runs_dir / "run-1" / "evaluation")
+
     async def run_before(pilot: Pilot) -> None:
         await open_evaluate(pilot)
 
-    assert snap_compare(WhisperTuiApp(with_report), terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(WhisperTuiApp(project), terminal_size=(100, 30), run_before=run_before)

@@ -32,15 +32,6 @@ def _lazy(module: str, name: str) -> Callable[[], type[Screen]]:
     return lambda: getattr(importlib.import_module(module), name)
 
 
-def _placeholder(number: int) -> Callable[[], type[Screen]]:
-    def load() -> type[Screen]:
-        from tui.screens.placeholder import placeholder_screen
-
-        return placeholder_screen(number)
-
-    return load
-
-
 SCREENS: dict[int, ScreenSpec] = {
     1: ScreenSpec(1, "fetch", "Fetch & transcribe", "Fetch", _lazy("tui.screens.fetch", "FetchScreen")),
     2: ScreenSpec(2, "editor", "Captions editor", "Editor", _lazy("tui.screens.editor", "EditorScreen")),

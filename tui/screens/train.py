@@ -33,8 +33,9 @@ FIELDS: tuple[tuple[str, str, str, int], ...] = (
     ("batch", "Batch", "batch_size", 5),
     ("rank", "Rank", "lora_r", 5), ("alpha", "Alpha", "lora_alpha", 5), ("targets", "Targets", "target_modules", 22),
 )
-COLUMNS = (("step", 6), ("epoch", 6), ("loss", 8), ("lr", 9), ("eval loss", 9), ("WER", 7), ("CER", 7),
-           ("recall", 7), ("best", 4))
+# narrow enough for 100 columns beside the plots (DataTable pads each cell by one on both sides)
+COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("WER", 6), ("CER", 6),
+           ("recall", 6), ("best", 4))
 BEST_MARK = "★"
 
 
@@ -91,11 +92,11 @@ class TrainScreen(WorkbenchScreen):
     #train-progress { width: 46; }
     #train-label { width: 1fr; margin-left: 1; }
     #train-main { height: 1fr; margin-top: 1; }
-    #train-rows { width: 1fr; }
-    #train-plots { width: 30; padding-left: 1; }
+    #train-rows { width: 72; }  /* the columns and a scrollbar */
+    #train-plots { width: 1fr; min-width: 24; padding-left: 1; }
     #train-plots Sparkline { height: 3; margin-bottom: 1; }
-    #train-plots TextLine { height: 1; }
-    #train-best { height: auto; margin-top: 1; }
+    #loss-title, #recall-title { height: 1; }
+    #train-best { height: 2; margin-top: 1; }
     """
 
     def __init__(self) -> None:
@@ -203,11 +204,12 @@ class TrainScreen(WorkbenchScreen):
                     table.update_cell(self._best[1], "best", "")
                 self._best = (quality, key)
                 table.update_cell(key, "best", Text(BEST_MARK, style="bold yellow"))
+                recall_text = _fmt(recall, ".0%") or "n/a"
                 self.query_one("#train-best", TextLine).set(
-                    f"best: step {metrics.step} · recall {_fmt(recall, '.0%') or 'n/a'} · WER {v.get('wer', 0):.1%}")
+                    f"{BEST_MARK} best: step {metrics.step}\nrecall {recall_text} · WER {v.get('wer', 0):.1%}")
         else:
             loss = v.get("loss")
-            table.add_row(str(metrics.step), f"{metrics.epoch:.2f}", _fmt(loss, ".4f"),
+            table.add_row(str(metrics.step), f"{metrics.epoch:.2f}", _fmt(loss, ".3f"),
                           _fmt(v.get("learning_rate"), ".2e"), "", "", "", "", "", key=key)
             if loss is not None:
                 self._losses.append(loss)
