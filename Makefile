@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The workbench on the bundled sample project; without a terminal (CI, a pipe) the sample is transcribed instead.
 run: $(STAMP)
-	$(BIN)/whisper-tui transcribe sample_data/train.mp3 -m tiny.en -o out/
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/whisper-tui --sample; else \
+	    echo "no terminal: transcribing the sample instead of opening the workbench"; \
+	    $(BIN)/whisper-tui transcribe sample_data/train.mp3 -m tiny.en -o out/; fi
 
 # The whole loop on sample_data/: prepare → train (baseline = its step-0 evaluation) → evaluate on a voice
 # the model never heard, with the plain-English control set as the forgetting check.

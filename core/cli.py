@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="whisper-tui", description="Teach Whisper new words, by keyboard. "
                      "Without a subcommand, opens the workbench on WORKSPACE.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
+    parser.add_argument("--sample", action="store_true", help="open the bundled sample project in the workbench")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name, subcommand in SUBCOMMANDS.items():
         subcommand.add_arguments(sub.add_parser(name, help=subcommand.help))
@@ -465,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _open_tui(argv)
         args = build_parser().parse_args(argv)
         if args.command is None:
-            return _open_tui([])
+            return _open_tui([], sample=args.sample)
         return SUBCOMMANDS[args.command].run(args)
     except WhisperTuiError as err:
         print(f"whisper-tui: error: {_one_line(str(err))}", file=sys.stderr)
@@ -487,13 +488,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "failed"
 
 
-def _open_tui(argv: list[str]) -> int:
+def _open_tui(argv: list[str], sample: bool = False) -> int:
     try:
         from tui.app import run_app
     except ModuleNotFoundError as err:
         if err.name not in ("tui.app", "tui"):
             raise
         raise InputError("the TUI is not built yet; use a subcommand (whisper-tui --help)") from None
+    if sample:
+        from core.workspace import sample_workspace
+
+        return run_app(sample_workspace().root)
     return run_app(Path(argv[0]) if argv else None)
 
 
