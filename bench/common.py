@@ -99,13 +99,90 @@ def machine_summary() -> str:
 # ---------------------------------------------------------------------------- RESULTS.md
 
 
-def write_section(title: str, body: str, results: Path = RESULTS) -> None:
-    """Replace (or append) the `title` section ('## …') of RESULTS.md, leaving the other sections as they are."""
+def _section_pattern(title: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(title)}\n(.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+
+
+def read_section(title: str, results: Path = RESULTS) -> str | None:
+    """The body of the `title` section of RESULTS.md (None when there is none)."""
+    match = _section_pattern(title).search(results.read_text()) if results.exists() else None
+    return match.group(1).rstrip() if match else None
+
+
+def write_section(title: str, body: str, results: Path = RESULTS, first: bool = False) -> None:
+    """Replace the `title` section ('## …') of RESULTS.md, leaving the other sections as they are; a new
+    section goes at the end, or right under the page title when `first` (a summary a reader sees first)."""
     text = results.read_text() if results.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = _section_pattern(title)
     block = f"{title}\n{body.rstrip()}\n\n"
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    elif first and (heading := re.search(r"^# .*\n+", text, re.MULTILINE)):
+        text = text[:heading.end()] + block + text[heading.end():]
+    else:
+        text = text.rstrip() + "\n\n" + block
     results.write_text(text.rstrip() + "\n")
+
+
+# ---------------------------------------------------------------------------- headline figures
+
+
+HEADLINE_HEADER = ("| headline | ratio | target | met? |", "|---|---|---|---|")
+_BOUND = re.compile(r"^\s*(?P<op>[<>≤≥]=?)?\s*(?P<value>[0-9]*\.?[0-9]+)")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One figure a bench is judged by: a ratio (or a time) as shown, its target ('≤ 0.33×'), and whether
+    it is met (None: not measurable this run, e.g. a bound on the wrong side of the target)."""
+
+    metric: str
+    ratio: str
+    target: str
+
+    @property
+    def met(self) -> bool | None:
+        return judge(self.ratio, self.target)
+
+    def row(self) -> str:
+        return f"| {self.metric} | {self.ratio} | {self.target} | {met_text(self.met)} |"
+
+
+def met_text(met: bool | None) -> str:
+    return {True: "yes", False: "NO", None: "n/a"}[met]
+
+
+def headline_table(headlines: Iterable[Headline]) -> str:
+    """The headline rows as a Markdown table (run_all.py reads it back from a bench's stdout)."""
+    return "\n".join([*HEADLINE_HEADER, *(h.row() for h in headlines)])
+
+
+def judge(shown: str, target: str) -> bool | None:
+    """Whether a shown figure ('0.27×', '≤ 0.41×', '> 600 s') meets a target ('≤ 0.33×', '≥ 2×').
+
+    A bound only decides when it lies on the right side: '≤ 0.2×' meets '≤ 0.33×', '≤ 0.5×' cannot tell.
+    """
+    figure, goal = _BOUND.match(shown.replace("−", "-")), _BOUND.match(target)
+    if not figure or not goal or not goal.group("op"):
+        return None
+    value, limit = float(figure.group("value")), float(goal.group("value"))
+    below = goal.group("op") in ("<", "<=", "≤")
+    bound = figure.group("op") or ""
+    if not bound:
+        return value <= limit if below else value >= limit
+    if (bound in ("<", "<=", "≤")) == below:  # a bound in the target's direction: decides only when inside
+        return True if (value <= limit if below else value >= limit) else None
+    return False if (value > limit if below else value < limit) else None
+
+
+def times(numerator: float, denominator: float, bound: str = "") -> str:
+    """'0.27×', or with a bound '≤ 0.27×' (a side that did not finish gives only a bound)."""
+    return f"{bound + ' ' if bound else ''}{numerator / denominator:.2f}×"
+
+
+def cli_command(*args: object) -> list[str]:
+    """`whisper-tui ARGS` as this interpreter runs it (the console script calls the same core.cli.main)."""
+    return [sys.executable, "-m", "core.cli", *(str(a) for a in args)]
 
 
 # ---------------------------------------------------------------------------- child-process stats

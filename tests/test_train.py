@@ -19,6 +19,7 @@ import pytest
 from core import audio, captions
 from core.evaluate import normalize
 
+pytestmark = pytest.mark.slow  # real training runs: minutes each (CI runs them)
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 TRAIN_BUDGET_S = 600  # acceptance: default training on 2 CPU cores finishes within 10 minutes

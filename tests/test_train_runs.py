@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real training runs: minutes each (CI runs them)
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 SHORT = ["--max-steps", "12", "--eval-every", "4", "--speeds", "1.0", "--batch-size", "2"]

@@ -4,13 +4,9 @@ real terminal run in tmux that is killed with SIGKILL mid-edit (acceptance: no e
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +15,7 @@ from textual.widgets import DataTable, Input
 
 from core import captions as caps
 from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing
-from tests.tui_helpers import wait_for
+from tests.tui_helpers import Tmux, app_command, app_env, running, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens import SCREENS
 from tui.screens.editor import EditorScreen
@@ -192,73 +188,11 @@ async def test_fetch_and_transcribe_a_local_file(workspace: Workspace, model_cac
 # ---------------------------------------------------------------------------- a real terminal, killed -9
 
 
-def running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (a killed child may wait a moment to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-class Tmux:
-    """A private tmux server running one command at a fixed size; the screen is read with capture-pane."""
-
-    def __init__(self, width: int = 100, height: int = 30) -> None:
-        self.socket = f"whisper-tui-test-{uuid.uuid4().hex[:8]}"
-        self.size = (width, height)
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              timeout=30).stdout
-
-    def start(self, command: list[str], env: dict[str, str]) -> None:
-        shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(command)
-        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(self.size[0]), "-y",
-                        str(self.size[1]), "-s", "app", shell], check=True, timeout=30)
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "app")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "app", *keys)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{screen}")
-            time.sleep(0.2)
-
-    def alive(self) -> bool:
-        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "app"], capture_output=True,
-                              timeout=30).returncode == 0
-
-    def wait_closed(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.alive():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"still running after {timeout} s:\n{self.screen()}")
-            time.sleep(0.1)
-
-    def pid(self) -> int:
-        return int(self.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
-
-
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_sigkill_mid_edit_loses_nothing(workspace: Workspace, tmp_path: Path) -> None:
     """Acceptance: edit a cue in a real terminal, wait 2 s, kill -9, restart: the edit is offered back."""
     path = workspace.captions_dir / "train.vtt"
-    env = {"WHISPER_TUI_HOME": os.environ["WHISPER_TUI_HOME"], "WHISPER_TUI_CONFIG": os.environ["WHISPER_TUI_CONFIG"],
-           "WHISPER_TUI_PLAYER": "none", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT),
-           "HOME": os.environ.get("HOME", str(tmp_path)), "PATH": os.environ.get("PATH", "")}
-    command = [sys.executable, "-m", "core.cli", str(workspace.root)]
+    env, command = app_env(tmp_path), app_command(workspace.root)
     terminal = Tmux()
     try:
         terminal.start(command, env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ from textual.widgets import DataTable, Input
 
 from core.dataset import Recording, prepare
 from core.train import TrainConfig
+from core.train_process import running_pid
 from core.workspace import Workspace, sample_workspace
-from tests.tui_helpers import wait_for
+from tests.tui_helpers import Tmux, app_command, app_env, running, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.train import BEST_MARK, TrainScreen, parse_form
 
@@ -77,6 +79,7 @@ async def test_a_bad_setting_is_one_line_and_starts_nothing(sample: Workspace, s
         assert screen.job_name is None and not sample.runs_dir.exists()
 
 
+@pytest.mark.slow
 async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(sample: Workspace,
                                                                            small_dataset: Path) -> None:
     """s starts a real run in its own process: the baseline evaluation and step rows arrive while keys keep
@@ -126,3 +129,46 @@ def test_train_screen_snapshot(sample: Workspace, snap_compare) -> None:
         await pilot.press("escape")
 
     assert snap_compare(WhisperTuiApp(sample), terminal_size=(100, 30), run_before=run_before)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_dropped_terminal_leaves_the_run_going(sample: Workspace, small_dataset: Path, tmp_path: Path) -> None:
+    """Start a run in a real terminal, then close the terminal (SIGHUP, as a dropped SSH session does): the
+    TUI goes, the run carries on in its own session to a merged model, and a reopened TUI shows it."""
+    shutil.copytree(small_dataset, sample.dataset_dir)
+    terminal = Tmux()
+    try:
+        terminal.start(app_command(sample.root), app_env(tmp_path))
+        terminal.wait_for("Sources", timeout=60)
+        terminal.keys("4")
+        terminal.wait_for("no run yet")
+        terminal.keys("s")
+        terminal.wait_for("started run-", timeout=30)
+        run_dir = next(sample.runs_dir.iterdir())
+        deadline = time.monotonic() + 300
+        while '"Metrics"' not in (run_dir / "events.jsonl").read_text():  # the run is under way
+            assert time.monotonic() < deadline, (run_dir / "train.log").read_text()[-2000:]
+            time.sleep(0.5)
+        app_pid, train_pid = terminal.pid(), running_pid(run_dir)
+        assert train_pid is not None and train_pid != app_pid
+        terminal.close()  # kills the tmux server: SIGHUP to the app
+        deadline = time.monotonic() + 30
+        while running(app_pid):
+            assert time.monotonic() < deadline, "the TUI outlived its terminal"
+            time.sleep(0.2)
+        assert running(train_pid)  # ...but the run goes on
+        deadline = time.monotonic() + 600
+        while running(train_pid):
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(1)
+        assert (run_dir / "merged" / "model.safetensors").is_file()
+        assert json.loads((run_dir / "report.json").read_text())["steps"] > 0
+
+        terminal = Tmux()
+        terminal.start(app_command(sample.root), app_env(tmp_path))
+        terminal.wait_for("Sources", timeout=60)
+        terminal.keys("4")
+        terminal.wait_for(f"{run_dir.name}: finished")
+    finally:
+        terminal.close()

@@ -3,7 +3,12 @@ waiting on a pilot, and the keyword the `workspace` fixture mis-hears."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,3 +27,79 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
         await pilot.pause(0.05)
+
+
+# ---------------------------------------------------------------------------- a real terminal (tmux)
+
+
+def app_env(tmp_path: Path) -> dict[str, str]:
+    """The environment a TUI started in tmux needs: the test's own data/config homes, no player."""
+    return {"WHISPER_TUI_HOME": os.environ["WHISPER_TUI_HOME"], "WHISPER_TUI_CONFIG": os.environ["WHISPER_TUI_CONFIG"],
+            "WHISPER_TUI_CACHE": os.environ.get("WHISPER_TUI_CACHE", ""), "HF_HUB_OFFLINE": "1",
+            "WHISPER_TUI_PLAYER": "none", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT),
+            "HOME": os.environ.get("HOME", str(tmp_path)), "PATH": os.environ.get("PATH", "")}
+
+
+def app_command(workspace_root: Path) -> list[str]:
+    return [sys.executable, "-m", "core.cli", str(workspace_root)]
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a killed child may wait a moment to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class Tmux:
+    """A private tmux server running one command at a fixed size; the screen is read with capture-pane."""
+
+    def __init__(self, width: int = 100, height: int = 30) -> None:
+        self.socket = f"whisper-tui-test-{uuid.uuid4().hex[:8]}"
+        self.size = (width, height)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              timeout=30).stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(command)
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(self.size[0]), "-y",
+                        str(self.size[1]), "-s", "app", shell], check=True, timeout=30)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "app")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "app", *keys)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{screen}")
+            time.sleep(0.2)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "app"], capture_output=True,
+                              timeout=30).returncode == 0
+
+    def wait_closed(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout} s:\n{self.screen()}")
+            time.sleep(0.1)
+
+    def pid(self) -> int:
+        return int(self.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
