@@ -453,31 +453,14 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
 # ---------------------------------------------------------------------------- Hub
 
 
-def _token() -> str:
-    """HF_TOKEN, else the saved `hf auth login` token; it is only ever handed to the Hub client."""
-    from huggingface_hub import get_token
-
-    token = os.environ.get("HF_TOKEN") or get_token()
-    if not token:
-        raise InputError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    return token
-
-
 def push_to_hub(dataset_dir: Path, repo_id: str, private: bool = True) -> str:
     """Upload a prepared dataset to the Hub (a private repo by default: recordings are often personal).
 
     Returns the dataset's URL. Offline mode, an unreachable Hub or a refused upload is one JobError line.
     """
-    from huggingface_hub import is_offline_mode
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from core.hub import ready_to_push
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise InputError(f"not a Hub repo id: {repo_id!r} (expected user/name)") from None
-    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        raise JobError(f"cannot push to the Hub ({repo_id}): offline mode is on (HF_HUB_OFFLINE)")
-    token = _token()
+    token = ready_to_push(repo_id)
     from datasets import load_from_disk
 
     dataset = load_from_disk(str(dataset_dir))

@@ -736,24 +736,15 @@ def compare(report: Report, variant: str, reference: Captions, set_name: str | N
 def push_model(run_dir: Path, repo_id: str, private: bool = True) -> str:
     """Upload a run's merged model (and its evaluation report, when there is one) to a private Hub model repo;
     returns its URL. Offline, no token, or a refused upload is one JobError/InputError line (token never shown)."""
-    import os
+    from huggingface_hub import HfApi
 
-    from huggingface_hub import HfApi, is_offline_mode
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    from core.dataset import _token
     from core.errors import JobError
+    from core.hub import ready_to_push
 
     merged = Path(run_dir) / "merged"
     if not (merged / "config.json").is_file():
         raise InputError(f"{run_dir}: no merged model to push (train the run to the end first)")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise InputError(f"not a Hub repo id: {repo_id!r} (expected user/name)") from None
-    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        raise JobError(f"cannot push to the Hub ({repo_id}): offline mode is on (HF_HUB_OFFLINE)")
-    token = _token()
+    token = ready_to_push(repo_id)
     api = HfApi(token=token)
     try:
         url = str(api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"))

@@ -56,7 +56,7 @@ class TrainConfig:
     full_finetune: bool = False
     speeds: tuple[float, ...] = (0.9, 1.0, 1.1)
     other_weight: float = 1.0  # loss weight of non-keyword tokens in rows that have keywords (keywords weigh 1)
-    distill: float = 0.0  # weight of a KL term keeping non-keyword tokens close to the base model
+    distill: float = 0.3  # weight of a KL term keeping non-keyword tokens close to the base model
     eval_every: int = 0  # steps between evaluations; 0 = once per epoch
     save_total_limit: int = 2
     warmup: float = 0.1
@@ -292,8 +292,10 @@ def _make_trainer_class():
         """A Trainer whose evaluation decodes for real (greedy) and scores WER, CER and keyword recall."""
 
         def __init__(self, *args, eval_examples: list[Example], tokenizer, keywords, english: bool,
-                     generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0, **kwargs) -> None:
+                     generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0,
+                     text_vocab: int | None = None, **kwargs) -> None:
             super().__init__(*args, **kwargs)
+            self.text_vocab = text_vocab
             self.other_weight = other_weight
             self.distill = distill
             self.eval_examples = eval_examples
@@ -327,7 +329,8 @@ def _make_trainer_class():
             plain = valid & ~keyword_mask
             if teacher_ids is not None and self.distill > 0 and bool(plain.any()):
                 target = F.softmax(teacher_logp, dim=-1)  # renormalised over the top k
-                soft_ce = -(target * log_probs.gather(-1, teacher_ids)).sum(-1)
+                text_logp = F.log_softmax(outputs.logits[..., :self.text_vocab].float(), dim=-1)  # as the teacher
+                soft_ce = -(target * text_logp.gather(-1, teacher_ids)).sum(-1)
                 loss = loss + self.distill * (soft_ce * plain).sum() / plain.sum()
             return (loss, outputs) if return_outputs else loss
 
@@ -481,9 +484,11 @@ def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event:
     return [Example(inputs[i], labels[text][0], text, labels[text][1]) for i, text in enumerate(texts)]
 
 
-def attach_teacher(model, examples: list[Example], collate: Collator, device: str, k: int = 16,
+def attach_teacher(model, examples: list[Example], collate: Collator, device: str, text_vocab: int, k: int = 16,
                    batch_size: int = 16) -> list[Example]:
-    """The untrained model's top-k next-token distribution at every label position (teacher forcing).
+    """The untrained model's top-k next-token distribution at every label position (teacher forcing), over
+    the tokens below `text_vocab` (the first timestamp token): rows are trained without timestamps, and a
+    target that gave timestamp tokens no mass would teach the model to stop predicting them.
 
     Called before the first update, when LoRA's B matrices are still zero, so this *is* the base model."""
     import torch
@@ -498,7 +503,7 @@ def attach_teacher(model, examples: list[Example], collate: Collator, device: st
             batch = {key: (value.to(device) if hasattr(value, "to") else value) for key, value in batch.items()}
             if "encoder_outputs" in batch:
                 batch["encoder_outputs"].last_hidden_state = batch["encoder_outputs"].last_hidden_state.to(device)
-            logp = torch.log_softmax(model(**batch).logits.float(), dim=-1)
+            logp = torch.log_softmax(model(**batch).logits[..., :text_vocab].float(), dim=-1)
             top = logp.topk(k, dim=-1)
             for row, example in enumerate(chunk):
                 n = len(example.labels)
@@ -548,7 +553,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
     if config.distill > 0:
-        train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device)
+        train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device,
+                                        text_vocab=_first_timestamp(tokenizer))
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -598,7 +604,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or (config.language or "en") == "en",
         generate_kwargs=_generate_kwargs(resolved, config), callbacks=[_callback(events)],
-        other_weight=config.other_weight, distill=config.distill)
+        other_weight=config.other_weight, distill=config.distill, text_vocab=_first_timestamp(tokenizer))
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars
@@ -637,6 +643,12 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         _write_report(result, config, resolved)
     on_event(Done("train", result))
     return result
+
+
+def _first_timestamp(tokenizer) -> int:
+    """The id of `<|0.00|>`, right after `<|notimestamps|>` in every Whisper vocabulary: every token from here
+    on is a timestamp (tokenizers do not always list them by name)."""
+    return tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
 
 
 def _generate_kwargs(resolved: ResolvedModel, config: TrainConfig) -> dict:

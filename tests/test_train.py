@@ -130,14 +130,23 @@ def test_adapter_loads_with_peft(run, tiny):
 
 
 def test_ct2_export_transcribes_like_the_merged_model(run):
-    exported = cli("export", str(run["dir"]), "--ct2", "--quantization", "int8").stdout.strip()
-    assert Path(exported) == run["dir"] / "ct2" and (run["dir"] / "ct2" / "model.bin").is_file()
+    """The CTranslate2 export transcribes the validation audio no worse than the merged model (within 2 WER
+    points; faster-whisper's long-form loop often does a little better than transformers', e.g. 6.3 % vs 8.9 %
+    here), and int8 quantization costs at most 2 points against the float32 export."""
     reference = normalize(captions.read(SAMPLES / "validation.vtt").text)
-    wers = {}
-    for engine, model in (("ctranslate2", run["dir"] / "ct2"), ("transformers", run["dir"] / "merged")):
-        out = run["dir"] / f"transcript-{engine}"
+
+    def wer_of(model: Path, engine: str, name: str) -> float:
+        out = run["dir"] / f"transcript-{name}"
         cli("transcribe", str(SAMPLES / "validation.mp3"), "-m", str(model), "--engine", engine,
             "--beam-size", "1", "-o", str(out))
-        wers[engine] = jiwer.wer(reference, normalize(captions.read(out / "validation.vtt").text))
+        return jiwer.wer(reference, normalize(captions.read(out / "validation.vtt").text))
+
+    merged = wer_of(run["dir"] / "merged", "transformers", "merged")
+    wers = {"merged": merged}
+    for quantization in ("float32", "int8"):
+        exported = cli("export", str(run["dir"]), "--ct2", "--quantization", quantization).stdout.strip()
+        assert Path(exported) == run["dir"] / "ct2" and (run["dir"] / "ct2" / "model.bin").is_file()
+        wers[quantization] = wer_of(run["dir"] / "ct2", "ctranslate2", quantization)
     print(wers)
-    assert abs(wers["ctranslate2"] - wers["transformers"]) <= 0.02
+    assert wers["float32"] <= merged + 0.02 and wers["int8"] <= merged + 0.02
+    assert abs(wers["int8"] - wers["float32"]) <= 0.02
