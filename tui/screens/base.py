@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, ProgressBar, Static
 
 from core.workspace import Workspace
 from tui.jobs import JobRunner
 from tui.screens import SCREENS
-from tui.widgets.lines import Severity, StatusLine
+from tui.widgets.lines import Severity, StatusLine, TextLine
 
 if TYPE_CHECKING:
     from tui.app import WhisperTuiApp
@@ -73,6 +73,15 @@ class WorkbenchScreen(JobRunner, Screen):
     def say(self, message: str, severity: Severity = "information") -> None:
         """Put one line in the status line (errors never raise out of a key press)."""
         self.query_one(StatusLine).say(message, severity)
+
+    def show_job(self, bar_id: str, label_id: str, fraction: float | None, label: str) -> None:
+        """Set a job's progress bar (None: animated, size of the work unknown) and its one-line label."""
+        bar = self.query_one(f"#{bar_id}", ProgressBar)
+        if fraction is None:
+            bar.update(total=None)
+        else:
+            bar.update(total=100, progress=100 * fraction)
+        self.query_one(f"#{label_id}", TextLine).set(label)
 
     def unsaved(self) -> str | None:
         """What would be lost by quitting now (None: nothing); screens with editable state override it."""

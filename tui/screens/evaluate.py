@@ -489,12 +489,7 @@ class EvaluateScreen(WorkbenchScreen):
             self._show_progress(None, f"pushing {run.name} to {repo_id}…")
 
     def _show_progress(self, fraction: float | None, label: str) -> None:
-        bar = self.query_one("#ev-progress", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)
-        else:
-            bar.update(total=100, progress=100 * fraction)
-        self.query_one("#ev-job-label", TextLine).set(label)
+        self.show_job("ev-progress", "ev-job-label", fraction, label)
 
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event

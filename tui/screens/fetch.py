@@ -161,12 +161,7 @@ class FetchScreen(WorkbenchScreen):
     # -- job progress
 
     def _show_progress(self, fraction: float | None, label: str) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)  # an animated bar while the size of the work is unknown
-        else:
-            bar.update(total=100, progress=100 * fraction)
-        self.query_one("#job-label", TextLine).set(label)
+        self.show_job("progress", "job-label", fraction, label)
 
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event

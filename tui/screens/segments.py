@@ -365,12 +365,7 @@ class SegmentsScreen(WorkbenchScreen):
     # -- job progress
 
     def _show_progress(self, fraction: float | None, label: str) -> None:
-        bar = self.query_one("#segment-progress", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)
-        else:
-            bar.update(total=100, progress=100 * fraction)
-        self.query_one("#segment-job-label", TextLine).set(label)
+        self.show_job("segment-progress", "segment-job-label", fraction, label)
 
     def on_job_event(self, message: JobEvent) -> None:
         super().on_job_event(message)  # the header shows the build on every screen

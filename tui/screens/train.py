@@ -299,12 +299,7 @@ class TrainScreen(WorkbenchScreen):
     # -- job events
 
     def _set_label(self, fraction: float | None, label: str) -> None:
-        bar = self.query_one("#train-progress", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)
-        else:
-            bar.update(total=100, progress=100 * fraction)
-        self.query_one("#train-label", TextLine).set(label)
+        self.show_job("train-progress", "train-label", fraction, label)
 
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event
