@@ -456,17 +456,24 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _no_workbench(workspace: Path | None, sample: bool) -> int:
+    raise InputError("the workbench opens with the `whisper-tui` command; `python -m core.cli` runs subcommands")
+
+
+def main(argv: Sequence[str] | None = None,
+         workbench: Callable[[Path | None, bool], int] = _no_workbench) -> int:
+    """Run a subcommand; without one, `workbench(workspace, sample)` opens the TUI. core never imports the
+    TUI: the `whisper-tui` entry point (tui/launch.py) passes it in."""
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv or bool(os.environ.get("WHISPER_TUI_DEBUG"))
     if not verbose:
         _quiet_libraries()
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
-            return _open_tui(argv)
+            return workbench(Path(argv[0]), False)
         args = build_parser().parse_args(argv)
         if args.command is None:
-            return _open_tui([], sample=args.sample)
+            return workbench(None, args.sample)
         return SUBCOMMANDS[args.command].run(args)
     except WhisperTuiError as err:
         print(f"whisper-tui: error: {_one_line(str(err))}", file=sys.stderr)
@@ -486,20 +493,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "failed"
-
-
-def _open_tui(argv: list[str], sample: bool = False) -> int:
-    try:
-        from tui.app import run_app
-    except ModuleNotFoundError as err:
-        if err.name not in ("tui.app", "tui"):
-            raise
-        raise InputError("the TUI is not built yet; use a subcommand (whisper-tui --help)") from None
-    if sample:
-        from core.workspace import sample_workspace
-
-        return run_app(sample_workspace().root)
-    return run_app(Path(argv[0]) if argv else None)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def app_env(tmp_path: Path) -> dict[str, str]:
 
 
 def app_command(workspace_root: Path) -> list[str]:
-    return [sys.executable, "-m", "core.cli", str(workspace_root)]
+    return [sys.executable, "-m", "tui", str(workspace_root)]
 
 
 def running(pid: int) -> bool:
