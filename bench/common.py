@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -221,8 +221,12 @@ def _tree_rss(root: object) -> int:
 
 def measure_process(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
                     timeout_s: float | None = None, poll_s: float = 0.05, stdout: int | None = subprocess.DEVNULL,
-                    stderr: int | None = subprocess.DEVNULL) -> ProcessStats:
+                    stderr: int | None = subprocess.DEVNULL,
+                    on_poll: Callable[[int], None] | None = None) -> ProcessStats:
     """Run `cmd` to completion, sampling the RSS of its whole process tree every `poll_s`.
+
+    `on_poll(pid)` is called at every sample (a bench can signal the child from it, e.g. SIGINT once the run
+    has shown what was measured).
 
     CPU time and the largest single-process RSS come from `os.wait4` on this child alone (the kernel folds
     in the grandchildren it reaped), so earlier children never leak into the numbers the way
@@ -241,6 +245,8 @@ def measure_process(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str]
             break
         peak = max(peak, _tree_rss(handle))
         samples += 1
+        if on_poll is not None:
+            on_poll(proc.pid)
         if timeout_s is not None and time.perf_counter() - start > timeout_s:
             os.killpg(proc.pid, signal.SIGKILL)
             _, _, usage = os.wait4(proc.pid, 0)

@@ -376,11 +376,12 @@ class _Reader:
         self.captions.cues.append(cue)
         self.captions.cue_lines.append(line_no)
 
-    def finish(self) -> Captions:
+    def finish(self, cross_check: bool = True) -> Captions:
         for code, (line, message, count) in self.notices.items():
             suffix = f" ({count} times, first here)" if count > 1 else ""
             self.problem(line, code, message + suffix, severity="warning")
-        self._cross_check()
+        if cross_check:
+            self._cross_check()
         self.captions.problems.sort(key=lambda p: p.line)
         self.captions.header = tuple(self.header)
         return self.captions
@@ -419,11 +420,12 @@ def _sniff(blocks: list[tuple[int, list[str]]], fmt: str) -> str:
     return fmt
 
 
-def parse(text: str, fmt: str = "vtt", source: str = "<text>") -> Captions:
+def parse(text: str, fmt: str = "vtt", source: str = "<text>", cross_check: bool = True) -> Captions:
     """Parse VTT or SRT text; every malformed block becomes a ParseProblem, nothing is dropped silently.
 
     InputError only when the text is not captions at all (no header and no timing line). The clean
-    cues are also handed to webvtt-py as a cross-check; a disagreement is reported as a warning.
+    cues are also handed to webvtt-py as a cross-check (unless `cross_check` is False: then call
+    `cross_check_problems` later); a disagreement is reported as a warning.
     """
     fmt = fmt.lower()
     if fmt not in ("vtt", "srt"):
@@ -445,12 +447,17 @@ def parse(text: str, fmt: str = "vtt", source: str = "<text>") -> Captions:
                        f".{actual} extension or let whisper-tui rewrite it", severity="warning")
     elif actual == "vtt" and not has_header:
         reader.problem(1, "no-header", "missing 'WEBVTT' header (read anyway)", severity="warning")
-    return reader.finish()
+    return reader.finish(cross_check)
 
 
-def read(path: Path, fmt: str | None = None) -> Captions:
-    """Read a VTT, SRT or our JSON file; InputError for a missing or unreadable file."""
+def read(path: Path, fmt: str | None = None, cross_check: bool = True) -> Captions:
+    """Read a VTT, SRT or our JSON file; InputError for a missing or unreadable file.
+
+    `cross_check=False` skips the webvtt-py cross-check (about 60 % of reading a VTT): the editor shows the
+    cues first and runs `cross_check_problems` in the background."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a captions file")
     if not path.is_file():
         raise InputError(f"captions file not found: {path}")
     fmt = _format_of(path, fmt)
@@ -459,9 +466,14 @@ def read(path: Path, fmt: str | None = None) -> Captions:
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from None
     text = _decode(raw, str(path))
-    captions = from_json(text, str(path)) if fmt == "json" else parse(text, fmt, str(path))
+    captions = from_json(text, str(path)) if fmt == "json" else parse(text, fmt, str(path), cross_check)
     captions.source = path
     return captions
+
+
+def cross_check_problems(path: Path) -> list[ParseProblem]:
+    """What the webvtt-py cross-check alone says about a file read with `cross_check=False`."""
+    return [p for p in read(path).problems if p.code == "cross-check"]
 
 
 # ---------------------------------------------------------------------------- JSON

@@ -152,7 +152,9 @@ def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
 
 def _transcribe(args: argparse.Namespace) -> int:
     from core import captions as caps
+    from core.audio import probe
     from core.fetch import fetch, is_url
+    from core.files import check_writable_dir
     from core.transcribe import TranscribeOptions, transcribe_file
     from core.vocabulary import load_keywords
 
@@ -162,8 +164,13 @@ def _transcribe(args: argparse.Namespace) -> int:
                                 beam_size=args.beam_size, keywords=keywords,
                                 word_timestamps=not args.no_words, device=args.device)
 
+    check_writable_dir(args.output)  # before the model loads and the audio decodes, not after
+
     def job(printer: EventPrinter):
-        source = Path(fetch(args.source, args.output, printer).path) if is_url(args.source) else Path(args.source)
+        if is_url(args.source):
+            source = Path(fetch(args.source, args.output, printer).path)
+        else:
+            source = probe(Path(args.source)).path  # not audio: say so before loading a model
         return source, transcribe_file(source, args.model, options, printer)
 
     source, captions = _run_job(job)
@@ -283,6 +290,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from core.evaluate import evaluate, overall_table, resolve_run, write_report
+    from core.files import check_writable_dir
     from core.vocabulary import load_keywords
 
     if len(args.control_audio) != len(args.control_captions):
@@ -291,6 +299,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     is_run = model != str(args.model)
     # a run's own report.json is train's: the evaluation goes beside it, not over it
     output = args.output or (Path(args.model) / "evaluation" if is_run else Path("evaluation"))
+    check_writable_dir(output)  # before the models run, not after
     keywords = load_keywords(args.keywords) if args.keywords else []
     controls = list(zip(args.control_audio, args.control_captions, strict=True))
     report = _run_job(lambda printer: evaluate(
@@ -322,7 +331,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from core.train import TrainConfig
+    from core.train import PRECISIONS, TrainConfig
 
     d = TrainConfig(dataset=Path("."), output=Path("."))
     p.add_argument("--dataset", required=True, type=Path, metavar="DATASET_DIR", help="from `whisper-tui prepare`")
@@ -349,6 +358,10 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--language", default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="GPU mixed precision (auto: bf16 where the card has it, else fp16; fp32 on CPU)")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass: less GPU memory, slower steps")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--events", type=Path, default=None, metavar="FILE",
                    help="also write every event as a JSON line to FILE (how the TUI follows a run)")
@@ -397,8 +410,13 @@ class JsonEventWriter(TrainPrinter):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from core.dataset import check_dataset_dir
+    from core.files import check_writable_dir
     from core.train import TrainConfig, train
     from core.vocabulary import load_keywords
+
+    check_writable_dir(args.output)  # both before torch and the model load, and before RUN_DIR is made
+    check_dataset_dir(args.dataset)
 
     config = TrainConfig(
         dataset=args.dataset, output=args.output, model=args.model,
@@ -408,7 +426,8 @@ def _train(args: argparse.Namespace) -> int:
         lora_layers=args.lora_layers, full_finetune=args.full_finetune, speeds=args.speeds,
         other_weight=args.other_weight, distill=args.distill,
         eval_every=args.eval_every, max_steps=args.max_steps, seed=args.seed, language=args.language,
-        device=args.device, resume=args.resume)
+        device=args.device, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
+        resume=args.resume)
     printer = JsonEventWriter(args.events) if args.events else TrainPrinter()
     try:
         result = train(config, printer)
@@ -434,8 +453,11 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from core.models import check_hf_dir
     from core.train import export_ct2
 
+    if (args.run_dir / "merged").is_dir():  # a half-written merged/ is bad input, not a failed export
+        check_hf_dir(args.run_dir / "merged")
     print(_run_job(lambda printer: export_ct2(args.run_dir, args.quantization)))
     return 0
 

@@ -262,15 +262,15 @@ def special_tokens(tokenizer_json: Path) -> SpecialTokens:
 def import_model(ct2_dir: Path, out_dir: Path) -> None:
     """Write a transformers Whisper directory (model, config, generation config, processor) into
     `out_dir` from a CTranslate2 Whisper directory. The caller makes `out_dir` atomic."""
-    import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
     ct2_dir, out_dir = Path(ct2_dir), Path(out_dir)
     tokenizer_json = ct2_dir / "tokenizer.json"
     if not tokenizer_json.is_file():
         raise InputError(f"{ct2_dir}: no tokenizer.json beside the CTranslate2 model")
     ct2_config = _read_json(ct2_dir / "config.json")
-    model = read_model(ct2_dir)
+    model = read_model(ct2_dir)  # a broken file fails here, before the slow torch import
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
     tokens = special_tokens(tokenizer_json)
     state = to_hf_state_dict(model)
 

@@ -21,15 +21,38 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _blocking_file(directory: Path) -> Path | None:
+    """The nearest existing path at or above `directory`, when it is a file (so no folder can be made)."""
+    for existing in (directory, *directory.parents):
+        if existing.exists():
+            return None if existing.is_dir() else existing
+    return None
+
+
 def ensure_writable_dir(directory: Path) -> Path:
     """Create `directory` (and parents) or raise one clear InputError."""
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"cannot create output directory {directory}: {err.strerror or err}") from None
+        blocker = _blocking_file(directory)
+        reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or err
+        raise InputError(f"cannot create output directory {directory}: {reason}") from None
     if not os.access(directory, os.W_OK):
         raise InputError(f"output directory {directory} is not writable")
+    return directory
+
+
+def check_writable_dir(directory: Path) -> Path:
+    """The InputError `ensure_writable_dir` would raise, without creating anything: called before a long
+    job, so a bad output path fails at once rather than after the work."""
+    directory = Path(directory)
+    blocker = _blocking_file(directory)
+    if blocker is not None:
+        raise InputError(f"cannot create output directory {directory}: {blocker} is a file, not a folder")
+    existing = next((p for p in (directory, *directory.parents) if p.is_dir()), None)
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise InputError(f"output directory {existing} is not writable")
     return directory
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -215,8 +216,26 @@ def check_hf_dir(path: Path) -> None:
         raise InputError(f"{path}: not a Whisper model (model_type {config.get('model_type')!r})")
     if not any((path / name).is_file() for name in _WEIGHT_FILES):
         raise InputError(f"{path}: no model weights (model.safetensors) in this directory")
+    if (path / "model.safetensors").is_file() and not _complete_safetensors(path / "model.safetensors"):
+        raise InputError(f"{path}: model.safetensors is truncated or corrupt (half-written model?)")
     if not (path / "tokenizer.json").is_file() and not (path / "vocab.json").is_file():
         raise InputError(f"{path}: no tokenizer files beside the model")
+
+
+def _complete_safetensors(path: Path) -> bool:
+    """The file holds every byte its header promises (u64 header length, JSON header, then the data):
+    a cheap look that catches a half-copied model before torch is even imported."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8:
+                return False
+            header = json.loads(handle.read(length))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error):
+        return False
+    return 8 + length + max(ends, default=0) <= size
 
 
 def _sibling_ct2(hf_dir: Path) -> Path | None:

@@ -18,11 +18,12 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
 DECODER_ONLY = r".*model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)\.({targets})$"
+
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class TrainConfig:
     resume: bool = False
     max_steps: int = -1
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
+    gradient_checkpointing: bool = False  # on anyway on GPU when the encoder is trained (not cached)
     logging_steps: int = 5
 
     def check(self) -> None:
@@ -77,6 +83,8 @@ class TrainConfig:
             raise InputError("epochs must be positive")
         if self.learning_rate <= 0 or self.batch_size < 1 or self.lora_r < 1:
             raise InputError("learning rate, batch size and LoRA rank must be positive")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
             raise InputError("speed factors must lie between 0.5 and 2.0")
 
@@ -316,6 +324,7 @@ def _make_trainer_class():
             teacher_logp = inputs.pop("teacher_logp", None)
             outputs = model(**inputs)
             if keyword_mask is None or (self.other_weight == 1.0 and teacher_ids is None):
+                _check_finite_loss(outputs.loss, self.state.global_step + 1)
                 return (outputs.loss, outputs) if return_outputs else outputs.loss
             labels = inputs["labels"]
             valid = labels != -100
@@ -332,6 +341,7 @@ def _make_trainer_class():
                 text_logp = F.log_softmax(outputs.logits[..., :self.text_vocab].float(), dim=-1)  # as the teacher
                 soft_ce = -(target * text_logp.gather(-1, teacher_ids)).sum(-1)
                 loss = loss + self.distill * (soft_ce * plain).sum() / plain.sum()
+            _check_finite_loss(loss, self.state.global_step + 1)
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
@@ -352,6 +362,8 @@ def _make_trainer_class():
                     batch = self._prepare_inputs(batch)
                     batch.pop("keyword_mask", None)
                     losses.append(float(model(**batch).loss))
+                    if not math.isfinite(losses[-1]):  # before this step's checkpoint is saved
+                        raise _Diverged(self.state.global_step, f"validation loss {losses[-1]}")
                     inputs = {k: v for k, v in batch.items() if k != "labels"}
                     tokens = model.generate(**inputs, **self.generate_kwargs)
                     hypotheses += self.whisper_tokenizer.batch_decode(tokens, skip_special_tokens=True)
@@ -410,6 +422,93 @@ class _EventsCallback:
         return control
 
 
+class _Diverged(Exception):
+    """The loss or the weights stopped being finite at `step` (raised before anything of that step is saved)."""
+
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"step {step}: {what}")
+        self.step, self.what = step, what
+
+
+def _check_finite_loss(loss, step: int) -> None:
+    """Stop before a non-finite loss is back-propagated into the weights (the Trainer would only hide it from
+    its logs: `logging_nan_inf_filter`)."""
+    import torch
+
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise _Diverged(step, f"loss {float(loss.detach().float().mean())}")
+
+
+class _DivergenceGuard:
+    """After each optimizer step, before the Trainer may evaluate or save it: the trainable weights must be
+    finite, so a checkpoint on disk never holds NaN or inf (one reduction, one device sync per step)."""
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        params = [p.detach() for p in model.parameters() if p.requires_grad] if model is not None else []
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            bad = "nan" if any(bool(torch.isnan(p).any()) for p in params) else "inf"
+            raise _Diverged(state.global_step, f"weights became {bad}")
+        return control
+
+
+class _ResumeLearningRate:
+    """`--resume --lr X` continues at X, as every other setting given to --resume applies: the checkpoint's
+    optimizer and scheduler would otherwise silently bring back the old rate (and the way out of a diverged run
+    is its last good checkpoint and a lower rate). The same rate changes nothing; a new one is announced."""
+
+    def __init__(self, learning_rate: float, on_event: EventHandler) -> None:
+        self.learning_rate, self.on_event = learning_rate, on_event
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
+        old = list(getattr(scheduler, "base_lrs", None) or [])
+        if optimizer is None or not old or all(rate == self.learning_rate for rate in old):
+            return control
+        for group, rate in zip(optimizer.param_groups, old, strict=False):
+            if rate > 0:
+                group["lr"] = group["lr"] * self.learning_rate / rate  # the same point of the schedule
+            group["initial_lr"] = self.learning_rate
+        scheduler.base_lrs = [self.learning_rate] * len(old)
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self.on_event(Log(f"learning rate {old[0]:g} → {self.learning_rate:g} from here on"))
+        return control
+
+
+def _diverged_message(err: _Diverged, config: TrainConfig, checkpoints: Path) -> str:
+    if err.step == 0:
+        return f"the base model's validation loss is not finite before any training ({err.what})"
+    last = _last_checkpoint(checkpoints)
+    where = (f"the last good checkpoint is {last} (--resume with a lower --lr continues from it)"
+             if last is not None else "no checkpoint was saved before it")
+    return f"training diverged at step {err.step} ({err.what}): lower --lr (now {config.learning_rate:g}); {where}"
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """CUDA's torch.OutOfMemoryError, and the plain RuntimeErrors MPS and some CUDA paths raise instead."""
+    import torch
+
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+
+
+def _oom_message(config: TrainConfig) -> str:
+    """What to try, in the order that costs the least: a smaller batch, then less activation memory."""
+    n = config.batch_size
+    advice = [f"--batch-size {n // 2}"] if n > 1 else []
+    if config.caches_encoder:
+        if not config.gradient_checkpointing:
+            advice.append("--gradient-checkpointing")
+    elif config.full_finetune:  # the encoder is trained, with gradient checkpointing already on
+        advice.append("LoRA instead of --full-finetune")
+    else:
+        advice.append("--lora-layers decoder (encoder frozen and cached)")
+    if not advice:
+        advice.append("a smaller model (-m) or --device cpu")
+    return f"out of GPU memory at batch size {n}: try {' or '.join(advice)}"
+
+
 def _callback(obj):
     """Wrap our plain-object callbacks in a TrainerCallback subclass (imported lazily)."""
     from transformers import TrainerCallback
@@ -420,6 +519,9 @@ def _callback(obj):
 
         def on_step_end(self, *a, **k):
             return getattr(obj, "on_step_end", lambda *a, **k: None)(*a, **k)
+
+        def on_train_begin(self, *a, **k):
+            return getattr(obj, "on_train_begin", lambda *a, **k: None)(*a, **k)
 
     return Wrapped()
 
@@ -447,18 +549,43 @@ def _trim_metrics(metrics_file: Path, step: int) -> None:
     """On resume, forget lines logged after the checkpoint we continue from (they will be logged again)."""
     if not metrics_file.is_file():
         return
-    kept = [line for line in metrics_file.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = []
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line torn by a kill -9 mid-write
+            continue
+        if row.get("step", 0) <= step:
+            kept.append(line)
     atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
 
 
-def _last_checkpoint(checkpoints: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _step_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1])
 
+
+def _complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last (after weights, optimizer, scheduler and RNG states), not
+    atomically: a checkpoint whose state file is missing or torn was cut short by a kill."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _checkpoints(checkpoints: Path) -> list[Path]:
+    """checkpoint-N folders, oldest first."""
     if not checkpoints.is_dir():
-        return None
-    found = get_last_checkpoint(str(checkpoints))
-    return Path(found) if found else None
+        return []
+    found = [p for p in checkpoints.iterdir() if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()
+             and p.name.startswith("checkpoint-")]
+    return sorted(found, key=_step_of)
+
+
+def _last_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest *complete* checkpoint (a kill while one was being written leaves it half there)."""
+    return next((p for p in reversed(_checkpoints(checkpoints)) if _complete(p)), None)
 
 
 def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event: EventHandler,
@@ -513,9 +640,22 @@ def attach_teacher(model, examples: list[Example], collate: Collator, device: st
     return out
 
 
+def _mixed_precision(precision: str, use_cuda: bool) -> tuple[bool, bool]:
+    """(bf16, fp16) for the Trainer: mixed precision exists only on a GPU; "auto" prefers bf16 (no loss
+    scaling) where the card has it."""
+    if not use_cuda or precision == "fp32":
+        if precision in ("bf16", "fp16") and not use_cuda:
+            raise InputError(f"{precision} training needs a GPU; on CPU use --precision fp32 (or auto)")
+        return False, False
+    if precision == "auto":
+        import torch
+
+        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return precision == "bf16", precision == "fp16"
+
+
 def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.Event | None = None) -> TrainResult:
     """Fine-tune, pick the best checkpoint by measured quality, save adapter + merged model + report."""
-    import torch
     from transformers import TrainingArguments, WhisperProcessor, set_seed
 
     config.check()
@@ -530,6 +670,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or choose another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_from is None and _is_main_process():
+        atomic_write_text(run_dir / RUN_CONFIG, json.dumps(_config_dict(config), indent=2) + "\n")
 
     resolved = resolve(config.model, on_event)
     rows = _load_rows(config.dataset)
@@ -561,7 +703,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     steps_per_epoch = math.ceil(steps_per_epoch / world)
     eval_every = config.eval_every or steps_per_epoch
     use_cuda = device.startswith("cuda")
-    bf16 = use_cuda and torch.cuda.is_bf16_supported()
+    bf16, fp16 = _mixed_precision(config.precision, use_cuda)
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.batch_size,
@@ -591,8 +733,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         dataloader_num_workers=0,
         use_cpu=not use_cuda,
         bf16=bf16,
-        fp16=use_cuda and not bf16,
-        gradient_checkpointing=use_cuda and not config.caches_encoder,
+        fp16=fp16,
+        gradient_checkpointing=config.gradient_checkpointing or (use_cuda and not config.caches_encoder),
         ddp_backend=None if use_cuda else ("gloo" if world > 1 else None),
         ddp_find_unused_parameters=False,
         save_only_model=False,
@@ -603,16 +745,21 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         data_collator=Collator(config.caches_encoder),
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or (config.language or "en") == "en",
-        generate_kwargs=_generate_kwargs(resolved, config), callbacks=[_callback(events)],
+        generate_kwargs=_generate_kwargs(resolved, config),
+        callbacks=[_callback(events), _callback(_DivergenceGuard()),
+                   *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
         other_weight=config.other_weight, distill=config.distill, text_vocab=_first_timestamp(tokenizer))
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars
         trainer.remove_callback(noisy)
     if resume_from is not None:
-        step = int(resume_from.name.rsplit("-", 1)[-1])
+        step = _step_of(resume_from)
         if _is_main_process():
             _trim_metrics(metrics_file, step)
+            for torn in (p for p in _checkpoints(checkpoints) if _step_of(p) > step):
+                on_event(Log(f"removing {torn.name}: it was cut short while being saved"))
+                shutil.rmtree(torn, ignore_errors=True)
         on_event(Log(f"resuming from {resume_from.name}"))
     elif _is_main_process() and metrics_file.exists():
         metrics_file.unlink()
@@ -622,8 +769,12 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except KeyboardInterrupt:
             raise Cancelled("training interrupted; resume from the last checkpoint with --resume") from None
-        except torch.OutOfMemoryError:
-            raise JobError("out of GPU memory: use a smaller --batch-size") from None
+        except _Diverged as err:
+            raise JobError(_diverged_message(err, config, checkpoints)) from None
+        except RuntimeError as err:
+            if not _out_of_memory(err):
+                raise
+            raise JobError(_oom_message(config)) from None
 
     state = trainer.state
     interrupted = stop.is_set() and state.global_step < state.max_steps
@@ -681,9 +832,32 @@ def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig
     return adapter_dir, merged_dir
 
 
-def _write_report(result: TrainResult, config: TrainConfig, resolved: ResolvedModel) -> None:
+RUN_CONFIG = "train_config.json"  # the settings a run was started with (what a resume from the TUI reuses)
+
+
+def _config_dict(config: TrainConfig) -> dict:
     config_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     config_dict["keywords"] = [k.term for k in config.keywords]
+    return config_dict
+
+
+def run_config(run_dir: Path) -> TrainConfig | None:
+    """The settings RUN_DIR was started with (None: not recorded or unreadable), with resume set."""
+    try:
+        saved = json.loads((Path(run_dir) / RUN_CONFIG).read_text(encoding="utf-8"))
+        saved["keywords"] = tuple(Keyword(term) for term in saved.get("keywords", ()))
+        for name in ("dataset", "output"):
+            saved[name] = Path(saved[name])
+        for name in ("target_modules", "speeds"):
+            saved[name] = tuple(saved[name])
+        known = {f.name for f in fields(TrainConfig)}
+        return replace(TrainConfig(**{k: v for k, v in saved.items() if k in known}), resume=True)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write_report(result: TrainResult, config: TrainConfig, resolved: ResolvedModel) -> None:
+    config_dict = _config_dict(config)
     report = {
         "base_model": resolved.spec,
         "config": config_dict,

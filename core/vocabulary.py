@@ -23,6 +23,8 @@ from rapidfuzz.distance import Indel
 from core.captions import Captions, Cue, EditText, Finding, ReplaceSpan
 from core.errors import InputError
 
+MAX_KEYWORD_CHARS = 200  # a term or a mis-heard form; real ones are a few words
+
 
 @dataclass(frozen=True)
 class Keyword:
@@ -44,6 +46,10 @@ def parse_keywords(text: str, source: str = "<keywords>") -> list[Keyword]:
         if not term:
             raise InputError(f"{source}: line {number}: a '=' with no keyword before it")
         misheard = tuple(m for m in (" ".join(x.split()) for x in rest.split(",")) if m)
+        longest = max((term, *misheard), key=len)
+        if len(longest) > MAX_KEYWORD_CHARS:  # matching a megabyte "term" takes minutes: not a keyword list
+            raise InputError(f"{source}: line {number}: a keyword of {len(longest)} characters (at most "
+                             f"{MAX_KEYWORD_CHARS}); one keyword per line")
         key = term.casefold()
         if key in keywords:
             old = keywords[key]

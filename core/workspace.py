@@ -499,10 +499,10 @@ def with_draft_words(captions: Captions, draft: Captions) -> Captions:
     return replace(captions, cues=cues)
 
 
-def read_for_editing(path: Path) -> Captions:
+def read_for_editing(path: Path, cross_check: bool = True) -> Captions:
     """Read captions for the editor, with the draft's word timings where the cues are still as drafted (so
     unsure words can be flagged); a missing or broken draft sidecar is simply ignored."""
-    captions = caps.read(path)
+    captions = caps.read(path, cross_check=cross_check)
     sidecar = draft_words_path(path)
     if sidecar.is_file():
         with contextlib.suppress(InputError):

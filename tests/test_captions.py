@@ -345,3 +345,18 @@ def test_summary_line():
 
 def test_parse_problem_str():
     assert str(ParseProblem(4, "bad")) == "line 4: bad"
+
+
+@pytest.mark.parametrize("text", [
+    "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n\n00:00:02.500 -> 00:00:03.000\ntypo arrow\n",
+    "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n\n00:61:00.000 --> 00:62:00.000\nbad minute\n",
+    "1\n00:00:01,000 --> 00:00:02,000\nSRT saved as VTT\n",
+])
+def test_reading_without_the_cross_check_gives_the_same_cues_and_it_can_run_later(tmp_path, text):
+    """The editor reads with cross_check=False (faster open) and runs the cross-check in the background."""
+    path = tmp_path / "c.vtt"
+    path.write_text(text, encoding="utf-8")
+    full, fast = caps.read(path), caps.read(path, cross_check=False)
+    assert fast.cues == full.cues and fast.cue_lines == full.cue_lines
+    assert fast.problems == [p for p in full.problems if p.code != "cross-check"]
+    assert caps.cross_check_problems(path) == [p for p in full.problems if p.code == "cross-check"]

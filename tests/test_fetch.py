@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import shutil
-import socket
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,21 +14,9 @@ from core import audio
 from core.errors import InputError, JobError
 from core.events import Done, Event, Progress
 from core.fetch import FetchResult, download_error_reason, fetch, safe_filename
+from tests.local_http import closed_port, serving
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "train.mp3"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        # yt-dlp's generic extractor reads the first bytes of the media URL to sniff it and then hangs up,
-        # so the server's copy sometimes meets a reset/broken pipe; socketserver would print that to stderr.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +27,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("www")
     shutil.copy(SAMPLE, root / "train.mp3")
     (root / "page.html").write_text("<html><body>no media here</body></html>")
-    httpd = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with serving(root) as url:
+        yield url
 
 
 def _names(directory: Path) -> list[str]:
@@ -100,7 +72,7 @@ def test_url_with_imageio_ffmpeg_only(server: str, tmp_path: Path, monkeypatch: 
 
 
 def test_refused_connection_is_one_line_job_error(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/train.mp3"
+    url = f"http://127.0.0.1:{closed_port()}/train.mp3"
     with pytest.raises(JobError) as info:
         fetch(url, tmp_path)
     assert str(info.value) == f"could not download {url}: connection refused"

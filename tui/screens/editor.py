@@ -217,7 +217,7 @@ class EditorScreen(WorkbenchScreen):
 
     def _load(self, path: Path, restore: bool) -> None:
         try:
-            captions = read_for_editing(path)
+            captions = read_for_editing(path, cross_check=False)  # checked in the background (_cross_check)
             keywords = self.workspace.keywords()
         except WhisperTuiError as err:
             self.say(str(err), "error")
@@ -237,6 +237,7 @@ class EditorScreen(WorkbenchScreen):
         self._written.pop(path, None)
         self.call_after_refresh(self._fill_suggestions)  # the table first, then the background work
         self._measure_audio()
+        self._cross_check(path)
         problems = f" · {len(self.review.file_findings)} file problems" if self.review.file_findings else ""
         self.say(f"{'restored autosave of ' if restore else 'opened '}{path.name}: {len(session.cues)} cues"
                  + problems)
@@ -615,6 +616,17 @@ class EditorScreen(WorkbenchScreen):
         current = self._current()
         if current is not None and self.review.cues[current].text in message.results:
             self._show_current(reload_text=False)
+
+    @work(thread=True, exclusive=True, group="cross-check", exit_on_error=False)
+    def _cross_check(self, path: Path) -> None:
+        """webvtt-py's second reading of the file, after the table is shown: a disagreement is a warning."""
+        try:
+            problems = caps.cross_check_problems(path)
+        except (WhisperTuiError, OSError):
+            return
+        if problems:
+            first = problems[0]
+            self.app.call_from_thread(self.say, f"{path.name} line {first.line}: {first.message}", "warning")
 
     @work(thread=True, exclusive=True, group="audio-length", exit_on_error=False)
     def _measure_audio(self) -> None:

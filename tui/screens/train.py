@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, Sparkline
 
 from core.errors import WhisperTuiError
 from core.events import Done, Log, Metrics, Progress
-from core.train import TrainConfig
+from core.train import TrainConfig, run_config
 from core.train_process import TrainProcess, read_metrics, running_pid
 from tui.jobs import JobEnded, JobEvent, progress_text
 from tui.screens.base import WorkbenchScreen
@@ -252,10 +252,11 @@ class TrainScreen(WorkbenchScreen):
         if stopped is None:
             self.say("no stopped run to resume", "warning")
             return
-        config = self._config(stopped, resume=True)
+        # the run's own settings (a restarted TUI's form shows the defaults); the form only for older runs
+        config = run_config(stopped) or self._config(stopped, resume=True)
         if config is not None:
             self._load_history(stopped)
-            self._launch(config, f"resuming {stopped.name}")
+            self._launch(config, f"resuming {stopped.name} with the settings it started with")
 
     def _launch(self, config: TrainConfig, message: str) -> None:
         keywords = self.workspace.keywords_path

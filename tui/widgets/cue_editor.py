@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult
@@ -58,6 +59,19 @@ class CueEditor(TextArea):
         if self.on_change is not None:
             self.on_change()
         return result
+
+    def _refresh_size(self) -> None:
+        """Soft-wrapped, Textual's TextArea sets its virtual size to (0, lines) after every edit and the layout
+        sets it back to the box's size, so each key press re-laid out and repainted the whole screen (~12 ms of
+        a 17 ms key press with 3,000 cues open). While the text fits the box before and after the edit there is
+        nothing to scroll: leave the size to the layout."""
+        if not self.soft_wrap:
+            super()._refresh_size()
+            return
+        lines, box = self.wrapped_document.height, self.content_size.height
+        if lines != self.virtual_size.height and (lines > box or self.virtual_size.height > box):
+            self.virtual_size = Size(self.virtual_size.width, lines)
+        self._refresh_scrollbars()
 
     def show_cue(self, index: int | None, text: str) -> None:
         """Load a cue's text (no Changed handling needed: the screen compares with the cue)."""
