@@ -63,6 +63,7 @@ PLAIN_PAIR = ("--audio", "sample_data/plain.mp3", "--captions", "sample_data/pla
 VALIDATION = ("--val-audio", "sample_data/validation.mp3", "--val-captions", "sample_data/validation.vtt")
 QUICK = ("--max-steps", "2", "--eval-every", "1")  # a smoke test: two steps, an evaluation after each
 BENCH_DIR = WORK / "train-bench"
+RATIO_TARGET = "≤ 0.33×"  # ours ÷ plain, time to target (issue 6)
 
 
 def _defaults() -> str:
@@ -249,9 +250,13 @@ def report(ours: Run, plain: Run, target: float, ratio_target: str) -> tuple[str
     ratios += [f"| total wall time | {times(ours.stats.wall_s, plain.stats.wall_s, bound)} |",
                f"| CPU time | {times(ours.stats.cpu_s, plain.stats.cpu_s, bound)} |",
                f"| peak RSS | {times(ours.stats.peak_rss_mb, plain.stats.peak_rss_mb)} |"]
-    headline = Headline(f"fine-tune: time to keyword recall ≥ {target:g}, ours ÷ plain LoRA",
-                        time_ratio(ours, plain, target), ratio_target)
-    return "\n".join(runs) + "\n\n" + "\n".join(ratios), [headline]
+    headlines = [Headline(f"fine-tune: time to keyword recall ≥ {target:g}, ours ÷ plain LoRA",
+                          time_ratio(ours, plain, target), ratio_target)]
+    if plain_best is not None and plain.baseline is not None and plain_best > plain.baseline:
+        # the mark both recipes reach: judged even when the plain recipe never gets to `target`
+        headlines.append(Headline(f"fine-tune: time to the plain recipe's best keyword recall ({plain_best:.2f}), "
+                                  "ours ÷ plain LoRA", time_ratio(ours, plain, plain_best), ratio_target))
+    return "\n".join(runs) + "\n\n" + "\n".join(ratios), headlines
 
 
 def main() -> int:
@@ -273,7 +278,7 @@ def main() -> int:
               f"evals (s, step, recall) {[(round(t), s, round(r, 2)) for t, s, r in run.evals]}",
               file=sys.stderr, flush=True)
     ours, plain = runs
-    tables, headlines = report(ours, plain, args.target, "≤ 0.33×")
+    tables, headlines = report(ours, plain, args.target, RATIO_TARGET)
     print(tables + "\n\n" + headline_table(headlines))
     code = 0 if all(r.evals for r in runs) else 1  # a run without a single evaluation measured nothing
     if args.no_write:
