@@ -166,30 +166,20 @@ async def test_restore_modal_offers_a_newer_autosave(workspace: Workspace) -> No
         assert texts(editor)[0] == saved.cues[0].text
 
 
-async def test_restore_modal_discard_removes_the_autosave(workspace: Workspace) -> None:
+@pytest.mark.parametrize("key, kept_aside", [("d", 0), ("escape", 1)])
+async def test_restore_modal_discard_or_keep_aside(workspace: Workspace, key: str, kept_aside: int) -> None:
+    """`d` discards the autosave; Esc opens the saved file and keeps the autosave in .history/."""
     path = workspace.captions_dir / "train.vtt"
     caps.write_autosave([caps.Cue(0, 1000, "only this")], path)
     app = WhisperTuiApp(workspace)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        await pilot.press("d")
-        editor = await open_editor(pilot)
-        assert len(editor.session.cues) == 17 and not caps.autosave_path(path).exists()
-
-
-async def test_restore_modal_escape_keeps_the_autosave_aside(workspace: Workspace) -> None:
-    path = workspace.captions_dir / "train.vtt"
-    caps.write_autosave([caps.Cue(0, 1000, "only this")], path)
-    app = WhisperTuiApp(workspace)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        await pilot.press("escape")
+        await pilot.press(key)
         editor = await open_editor(pilot)
         assert len(editor.session.cues) == 17 and not caps.autosave_path(path).exists()
         kept = list(caps.history_dir(path).glob("train.vtt.autosave-*.json"))
-        assert len(kept) == 1 and caps.read(kept[0], "json").cues[0].text == "only this"
+        assert len(kept) == kept_aside and all(caps.read(k, "json").cues[0].text == "only this" for k in kept)
 
 
 async def test_quit_with_unsaved_edits_asks_and_keeps_the_autosave(workspace: Workspace) -> None:
