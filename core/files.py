@@ -47,12 +47,11 @@ def check_writable_dir(directory: Path) -> Path:
     """The InputError `ensure_writable_dir` would raise, without creating anything: called before a long
     job, so a bad output path fails at once rather than after the work."""
     directory = Path(directory)
-    blocker = _blocking_file(directory)
-    if blocker is not None:
-        raise InputError(f"cannot create output directory {directory}: {blocker} is a file, not a folder")
-    existing = next((p for p in (directory, *directory.parents) if p.is_dir()), None)
-    if existing is not None and not os.access(existing, os.W_OK):
-        raise InputError(f"output directory {existing} is not writable")
+    nearest = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise InputError(f"cannot create output directory {directory}: {nearest} is a file, not a folder")
+    if nearest is not None and not os.access(nearest, os.W_OK):
+        raise InputError(f"output directory {nearest} is not writable")
     return directory
 
 

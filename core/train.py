@@ -694,9 +694,10 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                                on_event, "encode", config.keywords)
     eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
+    text_vocab = _first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
     if config.distill > 0:
         train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device,
-                                        text_vocab=_first_timestamp(tokenizer))
+                                        text_vocab=text_vocab)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -748,7 +749,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         generate_kwargs=_generate_kwargs(resolved, config),
         callbacks=[_callback(events), _callback(_DivergenceGuard()),
                    *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
-        other_weight=config.other_weight, distill=config.distill, text_vocab=_first_timestamp(tokenizer))
+        other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars
