@@ -323,46 +323,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- train / export
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from core.train import PRECISIONS, TrainConfig
+    from core import train_config
 
-    d = TrainConfig(dataset=Path("."), output=Path("."))
-    p.add_argument("--dataset", required=True, type=Path, metavar="DATASET_DIR", help="from `whisper-tui prepare`")
-    p.add_argument("-m", "--model", default=d.model, help="base model spec (default tiny.en)")
-    p.add_argument("--keywords", type=Path, default=None, help="keywords.txt: recall is measured on these")
-    p.add_argument("-o", "--output", required=True, type=Path, metavar="RUN_DIR")
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lora-r", type=int, default=d.lora_r)
-    p.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
-    p.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
-    p.add_argument("--targets", default=",".join(d.target_modules), help="LoRA target modules (default q_proj,v_proj)")
-    p.add_argument("--lora-layers", choices=["decoder", "all"], default=d.lora_layers,
-                   help="decoder: encoder frozen and its outputs cached (fast); all: encoder too")
-    p.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
-    p.add_argument("--speeds", type=_floats, default=d.speeds, help="speed perturbation factors (default 0.9,1.0,1.1)")
-    p.add_argument("--other-weight", type=float, default=d.other_weight,
-                   help="loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
-    p.add_argument("--distill", type=float, default=d.distill,
-                   help="weight of a KL term that keeps non-keyword tokens close to the base model")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations (0: each epoch)")
-    p.add_argument("--max-steps", type=int, default=d.max_steps)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--language", default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
-                   help="GPU mixed precision (auto: bf16 where the card has it, else fp16; fp32 on CPU)")
-    p.add_argument("--gradient-checkpointing", action="store_true",
-                   help="recompute activations in the backward pass: less GPU memory, slower steps")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    train_config.add_arguments(p)  # one option per TrainConfig field, generated from the field
     p.add_argument("--events", type=Path, default=None, metavar="FILE",
                    help="also write every event as a JSON line to FILE (how the TUI follows a run)")
 
@@ -410,31 +374,22 @@ class JsonEventWriter(TrainPrinter):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from core import train_config
     from core.dataset import check_dataset_dir
     from core.files import check_writable_dir
-    from core.train import TrainConfig, train
-    from core.vocabulary import load_keywords
+    from core.train import train
 
-    check_writable_dir(args.output)  # both before torch and the model load, and before RUN_DIR is made
-    check_dataset_dir(args.dataset)
-
-    config = TrainConfig(
-        dataset=args.dataset, output=args.output, model=args.model,
-        keywords=tuple(load_keywords(args.keywords)) if args.keywords else (), epochs=args.epochs,
-        learning_rate=args.lr, batch_size=args.batch_size, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, target_modules=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
-        lora_layers=args.lora_layers, full_finetune=args.full_finetune, speeds=args.speeds,
-        other_weight=args.other_weight, distill=args.distill,
-        eval_every=args.eval_every, max_steps=args.max_steps, seed=args.seed, language=args.language,
-        device=args.device, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
-        resume=args.resume)
+    config = train_config.from_args(args)
+    check_writable_dir(config.output)  # both before torch and the model load, and before RUN_DIR is made
+    check_dataset_dir(config.dataset)
     printer = JsonEventWriter(args.events) if args.events else TrainPrinter()
     try:
         result = train(config, printer)
     finally:
         printer.close()
     if result.interrupted:
-        print(f"stopped at step {result.steps}; continue with: whisper-tui train ... -o {result.run_dir} --resume",
+        settings = Path(result.run_dir) / train_config.RUN_CONFIG
+        print(f"stopped at step {result.steps}; continue with: whisper-tui train --config {settings} --resume",
               file=sys.stderr)
         return 130
     base, best = result.baseline, result.best
@@ -482,17 +437,56 @@ def _no_workbench(workspace: Path | None, sample: bool) -> int:
     raise InputError("the workbench opens with the `whisper-tui` command; `python -m core.cli` runs subcommands")
 
 
+def _near_subcommand(word: str) -> str | None:
+    """The subcommand `word` is a typo of (at most two letters off, a swap counting as one), if any."""
+    from rapidfuzz.distance import OSA
+
+    distance, name = min((OSA.distance(word.lower(), name), name) for name in SUBCOMMANDS)
+    return name if distance <= 2 else None
+
+
+def _workspace_word(argv: list[str]) -> tuple[Path | None, bool] | None:
+    """(workspace, sample) when the command line asks for the workbench rather than a subcommand, else None.
+
+    The first word that is not an option is a subcommand or a workspace folder. A word that is neither an
+    existing folder nor a plain new name (a near-miss of a subcommand, or one followed by more arguments)
+    is a mistyped command: an error, not a new folder named after the typo."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return (None, "--sample" in argv) if all(a in ("-v", "--verbose", "--sample") for a in argv) else None
+    word = words[0]
+    if word in SUBCOMMANDS:
+        return None
+    path = Path(word).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{word} is a file, not a workspace folder (commands: {', '.join(SUBCOMMANDS)})")
+    extra = [a for a in argv if a != word and a not in ("-v", "--verbose")]
+    if not path.exists():
+        plain = os.sep not in word and not word.startswith((".", "~"))
+        near = _near_subcommand(word) if plain else None
+        if near is not None:
+            raise InputError(f"unknown command {word!r}: did you mean `whisper-tui {near}`? (to create a workspace "
+                             f"folder by that name, write ./{word})")
+        if extra:
+            raise InputError(f"unknown command {word!r} (commands: {', '.join(SUBCOMMANDS)})")
+    elif extra:
+        raise InputError(f"unexpected arguments after the workspace folder {word}: {' '.join(extra)}")
+    return path, False
+
+
 def main(argv: Sequence[str] | None = None,
          workbench: Callable[[Path | None, bool], int] = _no_workbench) -> int:
-    """Run a subcommand; without one, `workbench(workspace, sample)` opens the TUI. core never imports the
-    TUI: the `whisper-tui` entry point (tui/launch.py) passes it in."""
+    """Run a subcommand; without one, `workbench(workspace, sample)` opens the TUI (workspace None: the current
+    folder). core never imports the TUI: the `whisper-tui` entry point (tui/launch.py) passes it in."""
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv or bool(os.environ.get("WHISPER_TUI_DEBUG"))
     if not verbose:
         _quiet_libraries()
     try:
-        if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
-            return workbench(Path(argv[0]), False)
+        if "-h" not in argv and "--help" not in argv:
+            target = _workspace_word(argv)
+            if target is not None:
+                return workbench(*target)
         args = build_parser().parse_args(argv)
         if args.command is None:
             return workbench(None, args.sample)

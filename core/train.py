@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,67 +31,13 @@ import numpy as np
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
 from core.files import atomic_directory, atomic_write_text
-from core.models import DEFAULT_MODEL, ResolvedModel, resolve
+from core.models import ResolvedModel, resolve
+from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
+from core.train_config import save as save_config
 from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
 DECODER_ONLY = r".*model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)\.({targets})$"
-
-
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run needs; the defaults are the measured best recipe for a short recording."""
-
-    dataset: Path
-    output: Path
-    model: str = DEFAULT_MODEL
-    keywords: tuple[Keyword, ...] = ()
-    epochs: float = 5.0
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
-    lora_layers: str = "decoder"  # "decoder" (encoder frozen and cached) or "all"
-    full_finetune: bool = False
-    speeds: tuple[float, ...] = (0.9, 1.0, 1.1)
-    other_weight: float = 1.0  # loss weight of non-keyword tokens in rows that have keywords (keywords weigh 1)
-    distill: float = 0.3  # weight of a KL term keeping non-keyword tokens close to the base model
-    eval_every: int = 0  # steps between evaluations; 0 = once per epoch
-    save_total_limit: int = 2
-    warmup: float = 0.1
-    seed: int = 0
-    language: str | None = None
-    task: str = "transcribe"
-    resume: bool = False
-    max_steps: int = -1
-    device: str = "auto"
-    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
-    gradient_checkpointing: bool = False  # on anyway on GPU when the encoder is trained (not cached)
-    logging_steps: int = 5
-
-    def check(self) -> None:
-        if self.lora_layers not in ("decoder", "all"):
-            raise InputError(f"lora layers must be 'decoder' or 'all', not {self.lora_layers!r}")
-        if not 0 <= self.other_weight <= 1 or self.distill < 0:
-            raise InputError("other-token weight must be in [0, 1] and the distillation weight ≥ 0")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            raise InputError("epochs must be positive")
-        if self.learning_rate <= 0 or self.batch_size < 1 or self.lora_r < 1:
-            raise InputError("learning rate, batch size and LoRA rank must be positive")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
-            raise InputError("speed factors must lie between 0.5 and 2.0")
-
-    @property
-    def caches_encoder(self) -> bool:
-        """The encoder is frozen (decoder-only LoRA) so its outputs can be computed once."""
-        return not self.full_finetune and self.lora_layers == "decoder"
 
 
 @dataclass
@@ -480,9 +426,10 @@ def _diverged_message(err: _Diverged, config: TrainConfig, checkpoints: Path) ->
     if err.step == 0:
         return f"the base model's validation loss is not finite before any training ({err.what})"
     last = _last_checkpoint(checkpoints)
-    where = (f"the last good checkpoint is {last} (--resume with a lower --lr continues from it)"
+    lr = flag("learning_rate")
+    where = (f"the last good checkpoint is {last} ({flag('resume')} with a lower {lr} continues from it)"
              if last is not None else "no checkpoint was saved before it")
-    return f"training diverged at step {err.step} ({err.what}): lower --lr (now {config.learning_rate:g}); {where}"
+    return f"training diverged at step {err.step} ({err.what}): lower {lr} (now {config.learning_rate:g}); {where}"
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -496,16 +443,16 @@ def _out_of_memory(err: BaseException) -> bool:
 def _oom_message(config: TrainConfig) -> str:
     """What to try, in the order that costs the least: a smaller batch, then less activation memory."""
     n = config.batch_size
-    advice = [f"--batch-size {n // 2}"] if n > 1 else []
+    advice = [f"{flag('batch_size')} {n // 2}"] if n > 1 else []
     if config.caches_encoder:
         if not config.gradient_checkpointing:
-            advice.append("--gradient-checkpointing")
+            advice.append(flag("gradient_checkpointing"))
     elif config.full_finetune:  # the encoder is trained, with gradient checkpointing already on
-        advice.append("LoRA instead of --full-finetune")
+        advice.append(f"LoRA instead of {flag('full_finetune')}")
     else:
-        advice.append("--lora-layers decoder (encoder frozen and cached)")
+        advice.append(f"{flag('lora_layers')} decoder (encoder frozen and cached)")
     if not advice:
-        advice.append("a smaller model (-m) or --device cpu")
+        advice.append(f"a smaller model ({setting_of('model').short}) or {flag('device')} cpu")
     return f"out of GPU memory at batch size {n}: try {' or '.join(advice)}"
 
 
@@ -670,8 +617,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or choose another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume_from is None and _is_main_process():
-        atomic_write_text(run_dir / RUN_CONFIG, json.dumps(_config_dict(config), indent=2) + "\n")
+    if _is_main_process():  # the settings it runs with: what a resume from the TUI hands back
+        save_config(config, run_dir / RUN_CONFIG)
 
     resolved = resolve(config.model, on_event)
     rows = _load_rows(config.dataset)
@@ -833,32 +780,8 @@ def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig
     return adapter_dir, merged_dir
 
 
-RUN_CONFIG = "train_config.json"  # the settings a run was started with (what a resume from the TUI reuses)
-
-
-def _config_dict(config: TrainConfig) -> dict:
-    config_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    config_dict["keywords"] = [k.term for k in config.keywords]
-    return config_dict
-
-
-def run_config(run_dir: Path) -> TrainConfig | None:
-    """The settings RUN_DIR was started with (None: not recorded or unreadable), with resume set."""
-    try:
-        saved = json.loads((Path(run_dir) / RUN_CONFIG).read_text(encoding="utf-8"))
-        saved["keywords"] = tuple(Keyword(term) for term in saved.get("keywords", ()))
-        for name in ("dataset", "output"):
-            saved[name] = Path(saved[name])
-        for name in ("target_modules", "speeds"):
-            saved[name] = tuple(saved[name])
-        known = {f.name for f in fields(TrainConfig)}
-        return replace(TrainConfig(**{k: v for k, v in saved.items() if k in known}), resume=True)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
 def _write_report(result: TrainResult, config: TrainConfig, resolved: ResolvedModel) -> None:
-    config_dict = _config_dict(config)
+    config_dict = to_json(config)
     report = {
         "base_model": resolved.spec,
         "config": config_dict,

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import train_config
 from core.errors import JobError
 from core.events import Event, EventHandler, Log, from_json, ignore
 from core.files import atomic_write_text
-from core.train import TrainConfig
+from core.train_config import TrainConfig
 
 EVENTS = "events.jsonl"
 PID = "train.pid"
@@ -32,26 +33,11 @@ LOG = "train.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def train_argv(config: TrainConfig, keywords_file: Path | None = None) -> list[str]:
-    """The `whisper-tui train` arguments that run `config` (keywords come from the file, as in the CLI)."""
-    argv = ["train", "--dataset", str(config.dataset), "-o", str(config.output), "-m", config.model,
-            "--epochs", repr(config.epochs), "--lr", repr(config.learning_rate),
-            "--batch-size", str(config.batch_size), "--lora-r", str(config.lora_r),
-            "--lora-alpha", str(config.lora_alpha), "--lora-dropout", repr(config.lora_dropout),
-            "--targets", ",".join(config.target_modules), "--lora-layers", config.lora_layers,
-            "--speeds", ",".join(repr(s) for s in config.speeds), "--other-weight", repr(config.other_weight),
-            "--distill", repr(config.distill), "--eval-every", str(config.eval_every),
-            "--max-steps", str(config.max_steps), "--seed", str(config.seed), "--device", config.device,
-            "--events", str(Path(config.output) / EVENTS)]
-    if keywords_file is not None:
-        argv += ["--keywords", str(keywords_file)]
-    if config.full_finetune:
-        argv.append("--full-finetune")
-    if config.language:
-        argv += ["--language", config.language]
-    if config.resume:
-        argv.append("--resume")
-    return argv
+def train_argv(config: TrainConfig) -> list[str]:
+    """The `whisper-tui train` arguments that run `config`: its settings go whole through RUN_DIR's
+    train_config.json (written here), so no setting is spelled twice."""
+    run_dir = Path(config.output)
+    return [*train_config.to_argv(config, run_dir / train_config.RUN_CONFIG), "--events", str(run_dir / EVENTS)]
 
 
 @dataclass(frozen=True)
@@ -117,7 +103,7 @@ class TrainProcess:
         self._partial = b""
 
     @classmethod
-    def start(cls, config: TrainConfig, keywords_file: Path | None = None) -> TrainProcess:
+    def start(cls, config: TrainConfig) -> TrainProcess:
         """Launch the run; its output goes to RUN_DIR/train.log, its events to RUN_DIR/events.jsonl."""
         run_dir = Path(config.output)
         if running_pid(run_dir) is not None:
@@ -128,7 +114,7 @@ class TrainProcess:
                                                                           os.environ.get("PYTHONPATH")])))
         env["PYTHONUNBUFFERED"] = "1"
         with open(run_dir / LOG, "w", encoding="utf-8") as log:
-            process = subprocess.Popen([sys.executable, "-m", "core.cli", *train_argv(config, keywords_file)],
+            process = subprocess.Popen([sys.executable, "-m", "core.cli", *train_argv(config)],
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        cwd=PROJECT_ROOT, env=env, start_new_session=True)
         atomic_write_text(run_dir / PID, f"{process.pid}\n")

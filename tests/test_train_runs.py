@@ -97,7 +97,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, uninterrupte
 
 def test_a_run_records_the_settings_it_started_with(small_dataset, uninterrupted):
     """What the TUI's Resume reuses (its form shows the defaults after a restart)."""
-    from core.train import run_config
+    from core.train_config import run_config
 
     config = run_config(uninterrupted)
     assert config is not None and config.resume

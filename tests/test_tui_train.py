@@ -46,14 +46,14 @@ def column(table: DataTable, name: str) -> list[str]:
 
 def test_parse_form_checks_each_field() -> None:
     base = TrainConfig(dataset=Path("d"), output=Path("o"))
-    values = {"model": "tiny.en", "epochs": "2", "lr": "5e-4", "batch": "4", "rank": "16", "alpha": "32",
-              "targets": "q_proj, k_proj ,v_proj"}
+    values = {"model": "tiny.en", "epochs": "2", "learning_rate": "5e-4", "batch_size": "4", "lora_r": "16",
+              "lora_alpha": "32", "target_modules": "q_proj, k_proj ,v_proj"}
     config = parse_form(values, base)
     assert (config.epochs, config.learning_rate, config.batch_size, config.lora_r, config.lora_alpha) == \
         (2.0, 5e-4, 4, 16, 32)
     assert config.target_modules == ("q_proj", "k_proj", "v_proj")
-    for field, bad, reason in (("batch", "four", "not an integer"), ("lr", "-1", "learning"),
-                               ("targets", " , ", "at least one module"), ("epochs", "x", "not a number")):
+    for field, bad, reason in (("batch_size", "four", "not an integer"), ("learning_rate", "-1", "learning"),
+                               ("target_modules", " , ", "at least one module"), ("epochs", "x", "not a number")):
         with pytest.raises(ValueError, match=reason):
             parse_form({**values, field: bad}, base)
 
@@ -72,7 +72,7 @@ async def test_a_bad_setting_is_one_line_and_starts_nothing(sample: Workspace, s
     app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_train(pilot)
-        screen.query_one("#batch", Input).value = "0"
+        screen.query_one("#batch_size", Input).value = "0"
         await pilot.press("s")
         status = screen.query_one("#status")
         assert "batch" in status.text.plain.lower() and status.has_class("-error")
@@ -88,7 +88,7 @@ async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(samp
     app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_train(pilot)
-        for field, value in (("epochs", "4"), ("batch", "4")):
+        for field, value in (("epochs", "4"), ("batch_size", "4")):
             screen.query_one(f"#{field}", Input).value = value
         await pilot.press("s")
         assert screen.job_name == "train"

@@ -64,8 +64,10 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
                               timeout=30).stdout
 
-    def start(self, command: list[str], env: dict[str, str]) -> None:
+    def start(self, command: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
         shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(command)
+        if cwd is not None:
+            shell = f"cd {shlex.quote(str(cwd))} && {shell}"
         subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(self.size[0]), "-y",
                         str(self.size[1]), "-s", "app", shell], check=True, timeout=30)
 

@@ -31,7 +31,8 @@ class WhisperTuiApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(str(n), f"show_screen({n})", f"Screen {n}: {spec.title}", show=False, id=f"app.screen{n}")
           for n, spec in SCREENS.items()),
-        Binding("question_mark", "help", "Help", show=False, id="app.help"),  # the tab strip says "? help"
+        # F1 reaches help from anywhere, a text field included (where ? types a "?"); the tab strip says so
+        Binding("f1,question_mark", "help", "Help", show=False, id="app.help"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
     ]
 

@@ -6,9 +6,15 @@ import sys
 from pathlib import Path
 
 from core.cli import main as cli_main
+from core.errors import InputError
 
 
 def open_workbench(workspace: Path | None, sample: bool) -> int:
+    """The TUI on WORKSPACE (None: the current folder). Without a terminal it would spin writing escape codes into
+    a pipe, so it refuses in one line instead."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the workbench needs a terminal (input or output is a pipe or a file); without one, run a "
+                         "subcommand: whisper-tui transcribe FILE, prepare, train, evaluate (whisper-tui --help)")
     from tui.app import run_app
 
     if sample:

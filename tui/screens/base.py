@@ -28,7 +28,7 @@ class ScreenTabs(Static):
         for number, spec in SCREENS.items():
             style = "reverse b " if number == current else ""
             tabs.append(f"[{style}@click=app.show_screen({number})] {number} {spec.tab} [/]")
-        super().__init__(" ".join(tabs) + "   [dim]? help · ctrl+p commands[/]")
+        super().__init__(" ".join(tabs) + "   [dim]F1/? help · ctrl+p commands[/]")
 
 
 class WorkbenchScreen(JobRunner, Screen):

@@ -49,7 +49,11 @@ def _rows(app: App, section: str, bindings: Iterable[Binding], keymap: Mapping[s
 
 def key_rows(app: App, keymap: Mapping[str, str]) -> list[KeyRow]:
     """Everywhere (app + any screen), then each numbered screen and the widgets it lists in HELP_WIDGETS."""
+    from tui.screens.start import StartScreen
+
     rows = _rows(app, "Everywhere", [*class_bindings(type(app)), *class_bindings(Screen)], keymap)
+    rows += _rows(app, "Start (no workspace yet)", [b for b in class_bindings(StartScreen)
+                                                     if b not in class_bindings(Screen)], keymap)
     for number, spec in SCREENS.items():
         screen_cls = spec.load()
         section = f"{number} {spec.title}"
@@ -64,8 +68,10 @@ def key_rows(app: App, keymap: Mapping[str, str]) -> list[KeyRow]:
 def binding_ids() -> set[str]:
     """Every binding id the keymap file may name (for warnings about typos)."""
     from tui.app import WhisperTuiApp
+    from tui.screens.start import StartScreen
 
-    ids = {b.id for b in [*class_bindings(WhisperTuiApp), *class_bindings(Screen)] if b.id}
+    ids = {b.id for b in [*class_bindings(WhisperTuiApp), *class_bindings(Screen), *class_bindings(StartScreen)]
+           if b.id}
     for spec in SCREENS.values():
         screen_cls = spec.load()
         ids |= {b.id for b in class_bindings(screen_cls) if b.id}
@@ -82,7 +88,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll { width: 90%; max-width: 110; height: 90%; border: thick $accent;
                                   background: $surface; padding: 0 1; }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close help", id="help.close")]
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close help", id="help.close")]
 
     def __init__(self, keymap: Mapping[str, str]) -> None:
         super().__init__()

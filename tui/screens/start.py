@@ -27,14 +27,15 @@ class StartScreen(Screen[Workspace]):
 
     def __init__(self, folder: Path | None = None) -> None:
         super().__init__()
-        self.folder = (folder or Path.cwd()).expanduser()
+        self.folder = (folder or Path.cwd()).expanduser().absolute()  # the user sees where it will be made
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◉")
         with Vertical(id="start"):
             yield Static("[b]whisper-tui[/b] — teach Whisper new words\n\n"
                          f"No workspace in [i]{self.folder}[/i]. Create one here (or in another folder), "
-                         "or explore the sample project (a jargon-heavy recording with corrected captions).",
+                         "or explore the sample project (a jargon-heavy recording with corrected captions).\n"
+                         "[dim]F1 lists every key.[/dim]",
                          id="start-intro")
             with Horizontal(classes="field"):
                 yield Label("Name", classes="field-label")

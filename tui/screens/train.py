@@ -19,19 +19,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, ProgressBar, Sparkline
 
+from core import train_config
 from core.errors import WhisperTuiError
 from core.events import Done, Log, Metrics, Progress
-from core.train import TrainConfig, run_config
+from core.train_config import TrainConfig, run_config
 from core.train_process import TrainProcess, read_metrics, running_pid
+from core.vocabulary import load_keywords
 from tui.jobs import JobEnded, JobEvent, progress_text
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.lines import TextLine
 
-# (input id, label, TrainConfig field, width of the input)
-FIELDS: tuple[tuple[str, str, str, int], ...] = (
-    ("model", "Model", "model", 18), ("epochs", "Epochs", "epochs", 6), ("lr", "LR", "learning_rate", 9),
-    ("batch", "Batch", "batch_size", 5),
-    ("rank", "Rank", "lora_r", 5), ("alpha", "Alpha", "lora_alpha", 5), ("targets", "Targets", "target_modules", 22),
+# (TrainConfig field = input id, label, width of the input); values are read and shown through core.train_config
+FIELDS: tuple[tuple[str, str, int], ...] = (
+    ("model", "Model", 18), ("epochs", "Epochs", 6), ("learning_rate", "LR", 9), ("batch_size", "Batch", 5),
+    ("lora_r", "Rank", 5), ("lora_alpha", "Alpha", 5), ("target_modules", "Targets", 22),
 )
 # narrow enough for 100 columns beside the plots (DataTable pads each cell by one on both sides)
 COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("WER", 6), ("CER", 6),
@@ -39,26 +40,19 @@ COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("W
 BEST_MARK = "★"
 
 
-def form_value(config: TrainConfig, name: str) -> str:
-    value = getattr(config, name)
-    return ",".join(value) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def parse_form(values: dict[str, str], base: TrainConfig) -> TrainConfig:
-    """A TrainConfig from the form's texts; ValueError with a short reason for a bad field."""
-    def number(field_id: str, kind: type) -> float | int:
-        text = values[field_id].strip()
+    """A TrainConfig from the form's texts (field name → text); ValueError with a short reason for a bad field."""
+    changes = {}
+    for name, text in values.items():
         try:
-            return kind(text)
-        except ValueError:
-            raise ValueError(f"{field_id}: {text!r} is not a{'n integer' if kind is int else ' number'}") from None
-
-    targets = tuple(t.strip() for t in values["targets"].split(",") if t.strip())
-    if not targets:
-        raise ValueError("targets: name at least one module (e.g. q_proj,v_proj)")
-    config = replace(base, model=values["model"].strip() or base.model, epochs=float(number("epochs", float)),
-                     learning_rate=float(number("lr", float)), batch_size=int(number("batch", int)),
-                     lora_r=int(number("rank", int)), lora_alpha=int(number("alpha", int)), target_modules=targets)
+            changes[name] = train_config.from_text(name, text)
+        except ValueError as err:
+            raise ValueError(f"{dict((f, label) for f, label, _ in FIELDS).get(name, name)}: {err}") from None
+    if "target_modules" in changes and not changes["target_modules"]:
+        raise ValueError("Targets: name at least one module (e.g. q_proj,v_proj)")
+    if not changes.get("model", "x"):
+        del changes["model"]  # a blank model keeps the workspace's
+    config = replace(base, **changes)
     try:
         config.check()
     except WhisperTuiError as err:
@@ -110,14 +104,14 @@ class TrainScreen(WorkbenchScreen):
         self._rows = 0
 
     def compose_body(self) -> ComposeResult:
-        defaults = TrainConfig(dataset=Path("."), output=Path("."), model=self.workspace.model)
+        defaults = train_config.defaults(model=self.workspace.model)
         with Vertical(id="train"):
             with Vertical(id="train-form"):
                 for row in (FIELDS[:4], FIELDS[4:]):
                     with Horizontal(classes="form-row"):
-                        for field_id, label, name, width in row:
+                        for name, label, width in row:
                             yield Label(label)
-                            field = Input(form_value(defaults, name), id=field_id, compact=True)
+                            field = Input(train_config.to_text(name, getattr(defaults, name)), id=name, compact=True)
                             field.styles.width = width
                             yield field
             with Horizontal(id="train-job"):
@@ -220,18 +214,20 @@ class TrainScreen(WorkbenchScreen):
     # -- actions
 
     def _form(self) -> dict[str, str]:
-        return {field_id: self.query_one(f"#{field_id}", Input).value for field_id, *_ in FIELDS}
+        return {name: self.query_one(f"#{name}", Input).value for name, *_ in FIELDS}
 
     def _config(self, run_dir: Path, resume: bool = False) -> TrainConfig | None:
         dataset = self.workspace.dataset_dir
         if not (dataset / "dataset_dict.json").is_file():
             self.say("no dataset yet: build it on screen 3 (press 3, then b)", "warning")
             return None
-        base = TrainConfig(dataset=dataset, output=run_dir, language=self.workspace.language,
-                           task=self.workspace.task, resume=resume)
         try:
+            keywords_file = self.workspace.keywords_path
+            keywords = tuple(load_keywords(keywords_file)) if keywords_file.is_file() else ()
+            base = TrainConfig(dataset=dataset, output=run_dir, keywords=keywords, language=self.workspace.language,
+                               task=self.workspace.task, resume=resume)
             return parse_form(self._form(), base)
-        except ValueError as err:
+        except (ValueError, WhisperTuiError) as err:
             self.say(str(err), "error")
             return None
 
@@ -259,9 +255,8 @@ class TrainScreen(WorkbenchScreen):
             self._launch(config, f"resuming {stopped.name} with the settings it started with")
 
     def _launch(self, config: TrainConfig, message: str) -> None:
-        keywords = self.workspace.keywords_path
         try:
-            process = TrainProcess.start(config, keywords if keywords.is_file() else None)
+            process = TrainProcess.start(config)
         except (WhisperTuiError, OSError) as err:
             self.say(f"cannot start training: {err}", "error")
             return
