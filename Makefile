@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast demo bench lint clean-venv venv
+.PHONY: run test test-fast test-data demo bench lint clean-venv venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,16 @@ demo: $(STAMP)
 	    --keywords sample_data/keywords.txt --control-audio sample_data/control.mp3 \
 	    --control-captions sample_data/control.vtt -o out/evaluation
 
-test: $(STAMP)
+# The real human speech the forgetting checks use: present → nothing; root with apt-get → the Debian packages;
+# otherwise the same files into $(VENV)/share/whisper-tui-test-data (apt-get download, or PyPI without apt).
+test-data: $(STAMP)
+	$(BIN)/python tests/setup_test_data.py
+
+test: test-data
 	$(BIN)/python -m pytest -q
 
 # everything but the end-to-end training runs (minutes each): the quick loop while developing
-test-fast: $(STAMP)
+test-fast: test-data
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)

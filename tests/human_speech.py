@@ -1,10 +1,13 @@
-"""A control set of REAL human speech, built at test time from Debian packages (never committed).
+"""A control set of REAL human speech, built at test time from packaged recordings (never committed).
 
 Synthetic voices flatter a model; a forgetting check needs people. Two packaged sources:
 - `asterisk-core-sounds-en-g722`: telephone prompts read by one woman, 16 kHz G.722, with the text of each
   prompt in `core-sounds-en.txt.gz` (`name: text`); CC-BY-SA-3.0.
 - `pocketsphinx-testdata`: five LibriVox sentences (a man reading Austen), 16 kHz WAV, with a `transcription`
   file (`<s> text </s> (fileid)`); BSD-2.
+`make test` puts them in place first (tests/setup_test_data.py: the Debian packages, the same files unpacked into
+the venv, or, without apt, the LibriVox sentences from PyPI's pocketsphinx sdist); its functions say where they
+are. Where only the LibriVox sentences could be had, the set is those alone and a LibriVoxOnly warning says so.
 
 Only prompts that are plain English sentences are used, so that the reference is what was said and WER
 measures the model, not the reference: whole sentences of at least 6 words, no digits, symbols, brackets
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +32,9 @@ from core.captions import Captions, Cue
 from core.captions import write as write_captions
 from core.evaluate import normalize
 from core.vocabulary import common_words
+from tests import setup_test_data as test_data
 
-ASTERISK_DIR = Path("/usr/share/asterisk/sounds/en")
-ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
-APT_PACKAGES = ("asterisk-core-sounds-en", "asterisk-core-sounds-en-g722", "pocketsphinx-testdata")
+APT_PACKAGES = tuple(test_data.PACKAGES)
 G722_BYTES_PER_S = 8000  # 64 kbit/s: the file size gives the duration without decoding
 GAP_S = 0.5
 MIN_WORDS = 6
@@ -43,7 +45,11 @@ _SENTENCE = re.compile(r"^[A-Z].*[.?!]$")
 
 
 class MissingSpeechData(RuntimeError):
-    """The Debian packages with the recordings are not installed."""
+    """Not even the LibriVox sentences are installed or fetched."""
+
+
+class LibriVoxOnly(UserWarning):
+    """The Asterisk prompts could not be had (no apt): the control set is five sentences of one reader."""
 
 
 @dataclass(frozen=True)
@@ -64,21 +70,31 @@ def _plain_english(text: str) -> bool:
     return normalize(text).split() == words and all(w in common for w in words if "'" not in w)
 
 
-def _check_installed() -> None:
-    missing = [str(p) for p in (ASTERISK_DIR, ASTERISK_TEXT, LIBRIVOX_DIR / "transcription") if not p.exists()]
-    if missing or not any(ASTERISK_DIR.glob("*.g722")):
-        raise MissingSpeechData(f"real-speech test data not installed ({', '.join(missing) or 'no .g722 files'}): "
-                                f"apt-get install {' '.join(APT_PACKAGES)}")
+def has_asterisk() -> bool:
+    """Both Asterisk packages' files are at hand (system or venv), so the control set is the full one."""
+    return test_data.asterisk_sounds() is not None and test_data.asterisk_text() is not None
+
+
+def _librivox_dir() -> Path:
+    folder = test_data.librivox_dir()
+    if folder is None:
+        raise MissingSpeechData(f"real-speech test data not installed (missing: {', '.join(test_data.missing())}): "
+                                f"run `make test-data` (python tests/setup_test_data.py), or apt-get install "
+                                f"{' '.join(APT_PACKAGES)}")
+    return folder
 
 
 def asterisk_clips() -> list[Clip]:
-    """Every usable prompt, by file name."""
+    """Every usable prompt, by file name; none when the Asterisk packages could not be had."""
+    sounds, texts = test_data.asterisk_sounds(), test_data.asterisk_text()
+    if sounds is None or texts is None:
+        return []
     clips = []
-    with gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8", errors="replace") as handle:
+    with gzip.open(texts, "rt", encoding="utf-8", errors="replace") as handle:
         for line in handle:
             name, sep, text = line.partition(":")
             text = " ".join(text.split())
-            path = ASTERISK_DIR / f"{name.strip()}.g722"
+            path = sounds / f"{name.strip()}.g722"
             if line.startswith(";") or not sep or not path.is_file() or not _plain_english(text):
                 continue
             seconds = path.stat().st_size / G722_BYTES_PER_S
@@ -89,12 +105,12 @@ def asterisk_clips() -> list[Clip]:
 
 def librivox_clips() -> list[Clip]:
     """The five LibriVox sentences, as sentences (capital first letter, full stop)."""
-    clips = []
-    for line in (LIBRIVOX_DIR / "transcription").read_text(encoding="utf-8").splitlines():
+    folder, clips = _librivox_dir(), []
+    for line in (folder / "transcription").read_text(encoding="utf-8").splitlines():
         match = re.fullmatch(r"\s*<s>\s*(.*?)\s*</s>\s*\((\S+)\)\s*", line)
         if match:
             text, file_id = match.groups()
-            path = LIBRIVOX_DIR / f"{file_id}.wav"
+            path = folder / f"{file_id}.wav"
             clips.append(Clip(path, text[:1].upper() + text[1:] + ".", 0.0))
     return clips
 
@@ -111,9 +127,13 @@ def pick(clips: list[Clip], target_s: float, max_clips: int) -> list[Clip]:
 
 def build_human_control(out_dir: Path, max_clips: int = 40, target_s: float = 180.0) -> tuple[Path, Path]:
     """Write `human_control.wav` and `human_control.vtt` (about `target_s` seconds, the LibriVox sentences
-    last) into `out_dir`; return their paths. MissingSpeechData names the apt packages when absent."""
-    _check_installed()
+    last) into `out_dir`; return their paths. MissingSpeechData says how to get the recordings when absent;
+    without the Asterisk prompts the set is the LibriVox sentences alone, with a LibriVoxOnly warning."""
     librivox = librivox_clips()
+    if not has_asterisk():
+        warnings.warn(LibriVoxOnly(f"human control set: the {len(librivox)} LibriVox sentences only, not "
+                                   f"{target_s:.0f} s: the Asterisk prompts are not installed "
+                                   f"(missing {', '.join(test_data.missing())}; apt-get brings them)"), stacklevel=2)
     samples = {c.path: audio_io.load_audio(c.path) for c in librivox}
     librivox_s = sum(len(s) for s in samples.values()) / audio_io.SAMPLE_RATE
     prompts = pick(asterisk_clips(), target_s - librivox_s - GAP_S * len(librivox), max_clips - len(librivox))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core import captions as caps
@@ -269,9 +269,94 @@ def test_any_text_gives_captions_or_one_input_error(text, fmt):
                                          max_leaves=12).map(json.dumps)))
 def test_any_json_gives_captions_or_one_input_error(text):
     try:
-        caps.from_json(text)
+        captions = caps.from_json(text)
     except InputError as err:
-        assert "\n" not in str(err)
+        assert "\n" not in str(err) and "not a whisper-tui JSON transcript" in str(err)
+        return
+    segments = json.loads(text)["segments"]  # a parse succeeds only on a dict with a segments list
+    assert [c.text for c in captions.cues] == [s["text"] for s in segments]
+    assert [(c.start, c.end) for c in captions.cues] == [(round(s["start"] * 1000), round(s["end"] * 1000))
+                                                         for s in segments]
+    assert all(type(c.start) is int and c.start >= 0 and type(c.end) is int and c.end >= 0 for c in captions.cues)
+    assert [len(c.words) for c in captions.cues] == [len(s.get("words") or ()) for s in segments]
+    written = caps.to_json(captions)
+    assert caps.to_json(caps.from_json(written)) == written  # what was read writes back stably
+
+
+# A transcript in the documented layout where each field is right or, now and then, wrong on purpose: the test
+# knows the answer (the exact cues, or an error) without asking the parser.
+json_time = st.one_of(st.integers(0, 10**9).map(lambda ms: (ms / 1000, ms)),  # (seconds with a fraction, ms)
+                      st.integers(0, 10**6).map(lambda s: (s, s * 1000)))  # whole seconds as a JSON int
+bad_time = st.sampled_from([-0.001, "1.5", None, True, [], {}, float("nan"), float("inf")]).map(lambda t: (t, None))
+bad_string = st.sampled_from([None, 3, 1.5, True, [], {}])
+bad_optional = st.sampled_from([3, 1.5, True, [], {}])  # null is fine where a field may be absent
+
+
+@st.composite
+def whisper_transcripts(draw) -> tuple[str, tuple | None]:
+    """(JSON text, the (cues, language, header) it must give, or None when a field is wrong)."""
+    wrong: list[str] = []
+    spoil = draw(st.booleans())  # half the transcripts are right throughout
+
+    def pick(good, bad, name: str):
+        if spoil and draw(st.integers(0, 7)) == 0:  # in the others, a field in eight is wrong
+            wrong.append(name)
+            return draw(bad)
+        return draw(good)
+
+    def span(name: str) -> tuple[object, object, int | None, int | None]:
+        (start, start_ms), (end, end_ms) = pick(json_time, bad_time, f"{name} start"), pick(json_time, bad_time,
+                                                                                             f"{name} end")
+        return start, end, start_ms, end_ms
+
+    segments, cues = [], []
+    for _ in range(draw(st.integers(0, 4))):
+        start, end, start_ms, end_ms = span("segment")
+        text = pick(st.text(max_size=12), bad_string, "text")
+        segment: dict = {"id": len(segments), "start": start, "end": end, "text": text}
+        words = []
+        for _ in range(draw(st.integers(0, 3))):
+            w_start, w_end, w_start_ms, w_end_ms = span("word")
+            word = pick(st.text(max_size=6), bad_string, "word")
+            probability = pick(st.none() | st.floats(0, 1), st.sampled_from(["sure", [], {}]), "probability")
+            segment.setdefault("words", []).append({"word": word, "start": w_start, "end": w_end,
+                                                    "probability": probability})
+            words.append(Word(w_start_ms, w_end_ms, word, probability))
+        cue_id = pick(st.text(max_size=4), bad_optional, "cue_id") if draw(st.booleans()) else None
+        if cue_id is not None:
+            segment["cue_id"] = cue_id
+        if spoil and draw(st.integers(0, 7)) == 0:  # a required key left out
+            del segment[draw(st.sampled_from(["start", "end", "text"]))]
+            wrong.append("missing key")
+        segments.append(segment)
+        cues.append(Cue(start_ms, end_ms, text, cue_id or "", tuple(words)))
+    data: dict = {"text": "ignored on reading", "segments": segments}
+    language = pick(st.sampled_from(["en", "fr"]), bad_optional, "language") if draw(st.booleans()) else None
+    if language is not None or draw(st.booleans()):
+        data["language"] = language  # absent and null both mean unknown
+    header = [pick(st.sampled_from(["WEBVTT", "Kind: captions"]), bad_string, "header")
+              for _ in range(draw(st.integers(0, 2)))]
+    if header:
+        data["vtt_header"] = header
+    if spoil and draw(st.integers(0, 7)) == 0:
+        data = draw(st.sampled_from([{"segments": {}}, {"segments": None}, {}, [data], "segments"]))
+        wrong.append("layout")
+    return json.dumps(data), None if wrong else (cues, language, tuple(header))
+
+
+@settings(max_examples=200, deadline=None)
+@given(whisper_transcripts())
+@example((json.dumps({"segments": [{"start": 1.001, "end": 4.35, "text": "x"}]}),  # 1.001 * 1000 < 1001: rounded
+          ([Cue(1001, 4350, "x")], None, ())))
+def test_json_transcripts_parse_exactly_or_fail_in_one_line(case):
+    text, expected = case
+    if expected is None:
+        with pytest.raises(InputError) as info:
+            caps.from_json(text)
+        assert "\n" not in str(info.value) and "not a whisper-tui JSON transcript" in str(info.value)
+        return
+    captions = caps.from_json(text)
+    assert (captions.cues, captions.language, captions.header) == expected
 
 
 good_block = st.builds(lambda c: ("good", c), st.builds(Cue, st.integers(0, 10**6), st.integers(10**6 + 1, 2 * 10**6),

@@ -20,15 +20,52 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_transcribe_writes_every_format_and_prints_paths(tiny, tmp_path):
+    """Every format says the same thing: the VTT read by webvtt-py, the SRT and TXT read by hand as their formats
+    are defined, the JSON as openai-whisper's result dict (text, segments in seconds, language, word timings)."""
+    import json
+
     result = run_cli("transcribe", "sample_data/validation.mp3", "-o", str(tmp_path), "-f", "all")
     assert result.returncode == 0, result.stderr
     printed = [Path(line) for line in result.stdout.split()]
     assert [p.suffix for p in printed] == [".vtt", ".srt", ".txt", ".json"]
     assert all(p.is_file() and p.parent == tmp_path for p in printed)
-    cues = webvtt.read(str(printed[0])).captions
-    assert len(cues) >= 2
-    text = " ".join(c.text for c in cues).lower()
+    vtt, srt, txt, data = printed
+    cues = [(c.start_time.in_milliseconds(), c.end_time.in_milliseconds(), c.text)
+            for c in webvtt.read(str(vtt)).captions]
+    assert len(cues) >= 4 and cues[-1][1] > 40_000  # a 50 s recording: cues all through it
+    text = " ".join(c[2] for c in cues).lower()
     assert "model" in text or "memory" in text or "score" in text  # real words of the recording
+
+    def srt_ms(stamp: str) -> int:
+        hours, minutes, rest = stamp.split(":")
+        seconds, millis = rest.split(",")
+        return ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(millis)
+
+    blocks = srt.read_text(encoding="utf-8").strip("\n").split("\n\n")
+    srt_cues = []
+    for number, block in enumerate(blocks, start=1):
+        index, timing, *lines = block.split("\n")
+        start, arrow, end = timing.split(" ")
+        assert index == str(number) and arrow == "-->" and lines, block
+        srt_cues.append((srt_ms(start), srt_ms(end), "\n".join(lines)))
+    assert srt_cues == cues
+
+    assert txt.read_text(encoding="utf-8").splitlines() == [c[2] for c in cues]
+
+    result_dict = json.loads(data.read_text(encoding="utf-8"))
+    assert {"text", "segments", "language"} <= result_dict.keys() and result_dict["language"] == "en"
+    segments = result_dict["segments"]
+    assert [s["id"] for s in segments] == list(range(len(cues)))
+    assert [(round(s["start"] * 1000), round(s["end"] * 1000), s["text"]) for s in segments] == cues
+    assert result_dict["text"] == " ".join(c[2] for c in cues)
+    for segment in segments:  # word timings are on by default: inside their cue, in order, spelling its text
+        words = segment["words"]
+        assert all(w.keys() == {"word", "start", "end", "probability"} for w in words)
+        assert [w["word"].strip() for w in words] == segment["text"].split()
+        times = [segment["start"]] + [t for w in words for t in (w["start"], w["end"])] + [segment["end"]]
+        assert times == sorted(times), segment
+        assert all(0 <= w["probability"] <= 1 for w in words)
+
     assert "Traceback" not in result.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 

@@ -16,8 +16,8 @@ import pytest
 from core import audio as audio_io
 from core import captions as caps
 from core.errors import InputError
-from core.evaluate import Substitution, evaluate, normalize, resolve_run, score_texts
-from tests.human_speech import MissingSpeechData, build_human_control, librivox_clips
+from core.evaluate import Substitution, evaluate, load_report, normalize, reference_captions, resolve_run, score_texts
+from tests.human_speech import MissingSpeechData, build_human_control, has_asterisk, librivox_clips
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ("--audio", "sample_data/validation.mp3", "--captions", "sample_data/validation.vtt")
@@ -107,7 +107,11 @@ def test_human_control_cues_match_the_audio(human):
     wav, vtt = human
     samples = audio_io.load_audio(wav)
     cues = caps.read(vtt).cues
-    assert 30 <= len(cues) <= 40 and 150 <= len(samples) / audio_io.SAMPLE_RATE <= 210
+    seconds = len(samples) / audio_io.SAMPLE_RATE
+    if has_asterisk():
+        assert 30 <= len(cues) <= 40 and 150 <= seconds <= 210
+    else:  # no apt-get: the five LibriVox sentences alone (tests/setup_test_data.py), with a LibriVoxOnly warning
+        assert len(cues) == 5 and 20 <= seconds <= 35
     assert abs(cues[-1].end - len(samples) * 1000 / audio_io.SAMPLE_RATE) <= 1
     assert [c.id for c in cues[-5:]] == [c.path.stem for c in librivox_clips()]
     for before, after in zip(cues, cues[1:], strict=False):
@@ -184,6 +188,23 @@ def test_evaluate_report_numbers(cues_run):
     per_keyword = base["sets"]["validation"]["keywords"]["per_keyword"]
     assert len(per_keyword) == 10 and all(k["reference"] == 2 for k in per_keyword)
     assert base["sets"]["validation"]["top_substitutions"][0]["count"] >= 1
+
+
+def test_report_read_from_another_cwd_finds_its_sets(cues_run, tmp_path, monkeypatch):
+    """`evaluate` was given paths relative to its cwd (sample_data/…): the report names them against its own
+    folder (absolutely, when the two share no folder but the root), so it reads back whole from anywhere. It held
+    `sample_data/validation.vtt` before, which only the cwd of that command could find."""
+    result, out = cues_run
+    assert result.returncode == 0, result.stderr
+    stored = json.loads((out / "report.json").read_text())
+    for stored_path, file in ((stored["main"]["captions"], "validation.vtt"),
+                              (stored["controls"][0]["audio"], "control.mp3")):
+        assert Path(os.path.normpath(out.resolve() / stored_path)) == (ROOT / "sample_data" / file).resolve()
+    monkeypatch.chdir(tmp_path)
+    report = load_report(out)
+    assert [c.text for c in reference_captions(report).cues] == \
+           [c.text for c in caps.read(ROOT / "sample_data/validation.vtt").cues]
+    assert len(reference_captions(report, "control").cues) == len(caps.read(ROOT / "sample_data/control.vtt").cues)
 
 
 def test_evaluate_longform_on_a_short_recording(tiny, tmp_path):

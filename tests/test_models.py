@@ -15,6 +15,7 @@ import pytest
 
 from core import models
 from core.errors import InputError, JobError
+from core.events import Log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,11 +33,24 @@ def test_bundled_tiny_resolves_to_a_loadable_transformers_dir(tiny):
     assert processor.tokenizer.decode([50257]) == "<|startoftranscript|>"
 
 
+def _tree_state(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Inode, size and mtime of the folder and everything under it: a conversion builds a temp folder and renames
+    it into place (new inodes, a changed parent mtime), and taking the lock creates or touches a lock file."""
+    entries = [folder, *folder.rglob("*")]
+    return {str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns) for p in entries}
+
+
 def test_second_resolve_is_a_cache_hit(tiny):
-    started = time.perf_counter()
-    again = models.resolve("tiny.en")
+    """No conversion the second time: no "converting" event (test_killed_conversion… sees the one a conversion
+    emits) and not one byte, inode or mtime of the cache changes."""
+    hf_cache = tiny.hf_dir.parent
+    before = _tree_state(hf_cache)
+    assert f"{tiny.hf_dir.name}/model.safetensors" in before and f".{tiny.hf_dir.name}.lock" in before
+    events: list = []
+    again = models.resolve("tiny.en", on_event=events.append)
     assert again == tiny
-    assert time.perf_counter() - started < 1.0
+    assert events == []
+    assert _tree_state(hf_cache) == before
 
 
 def test_local_transformers_dir_resolves_to_itself(tiny):
@@ -69,11 +83,13 @@ def test_killed_conversion_never_leaves_a_loadable_half_model(tmp_path):
     finals = [p for p in hf_root.iterdir() if not p.name.startswith(".")]
     assert finals == []  # nothing under the final name
     os.environ["WHISPER_TUI_CACHE"], saved = str(cache), os.environ["WHISPER_TUI_CACHE"]
+    events: list = []
     try:
-        resolved = models.resolve("tiny.en")
+        resolved = models.resolve("tiny.en", on_event=events.append)
     finally:
         os.environ["WHISPER_TUI_CACHE"] = saved
     assert (resolved.hf_dir / "model.safetensors").is_file()
+    assert [e for e in events if isinstance(e, Log) and e.message.startswith("converting ")], events
 
 
 def test_unknown_spec_names_the_offline_choices():

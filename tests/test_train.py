@@ -119,14 +119,39 @@ def test_merged_model_transcribes_offline_with_timestamps(run):
     assert starts == sorted(starts) and starts[-1] > 20
 
 
+ADAPTER_ATOL = 1e-3  # fp32 logits (tens in size): merging W + s·BA only reorders float sums, ~1e-5 apart
+
+
 def test_adapter_loads_with_peft(run, tiny):
+    """adapter/ on the base model is merged/: on the same log-mel features and decoder ids (a sentence with
+    keywords), PeftModel's logits equal the merged model's within ADAPTER_ATOL, while the base model's own (the
+    adapter switched off) are far from them, so a missing or wrong adapter weight could not pass."""
+    import torch
     from peft import PeftModel
-    from transformers import WhisperForConditionalGeneration
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     base = WhisperForConditionalGeneration.from_pretrained(tiny.hf_dir)
-    model = PeftModel.from_pretrained(base, str(run["dir"] / "adapter"))
+    model = PeftModel.from_pretrained(base, str(run["dir"] / "adapter")).eval()
     trainable = [n for n, _ in model.named_parameters() if "lora_" in n]
     assert trainable and all(".decoder." in n for n in trainable)
+    merged = WhisperForConditionalGeneration.from_pretrained(run["dir"] / "merged").eval()
+    processor = WhisperProcessor.from_pretrained(run["dir"] / "merged")
+
+    cues = captions.read(SAMPLES / "validation.vtt").cues[:2]
+    wave = audio.slice_ms(audio.load_audio(SAMPLES / "validation.mp3"), cues[0].start, cues[-1].end)
+    features = processor.feature_extractor(wave, sampling_rate=audio.SAMPLE_RATE, return_tensors="pt").input_features
+    ids = torch.tensor([processor.tokenizer(" ".join(c.text for c in cues)).input_ids])
+    assert ids.shape[1] > 20
+    with torch.no_grad():
+        adapted = model(input_features=features, decoder_input_ids=ids).logits
+        fused = merged(input_features=features, decoder_input_ids=ids).logits
+        with model.disable_adapter():
+            untuned = model(input_features=features, decoder_input_ids=ids).logits
+    gap, moved = (adapted - fused).abs().max().item(), (untuned - fused).abs().max().item()
+    print(f"\nmax |logit| difference: PeftModel + adapter vs merged {gap:.2e}; base vs merged {moved:.2f}")
+    assert torch.allclose(adapted, fused, rtol=0, atol=ADAPTER_ATOL), gap
+    assert moved > 100 * ADAPTER_ATOL
+    assert (adapted.argmax(-1) == fused.argmax(-1)).all()
 
 
 def test_ct2_export_transcribes_like_the_merged_model(run):
