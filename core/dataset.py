@@ -27,7 +27,7 @@ import soundfile as sf
 
 from core import captions as caps
 from core.audio import SAMPLE_RATE, iter_windows, probe
-from core.errors import InputError, JobError
+from core.errors import InputError
 from core.events import Done, EventHandler, Log, Progress, ignore
 from core.files import atomic_directory, atomic_write_text
 from core.segments import MAX_MS, PAD_MS, Problem, Segment, hold_out, pack, training_views
@@ -484,20 +484,18 @@ def check_dataset_dir(path: Path) -> Path:
 
 
 def push_to_hub(dataset_dir: Path, repo_id: str, private: bool = True) -> str:
-    """Upload a prepared dataset to the Hub (a private repo by default: recordings are often personal).
+    """Upload a prepared dataset to the Hub (a private repo by default: recordings are often personal) as
+    `datasets` does it: parquet shards per split under data/ and a README.md dataset card.
 
-    Returns the dataset's URL. Offline mode, an unreachable Hub or a refused upload is one JobError line.
+    Returns the dataset's URL on the Hub it went to (HF_ENDPOINT's, when set). Offline mode, an unreachable Hub or
+    a refused upload is one JobError line.
     """
-    from core.hub import ready_to_push
+    from core.hub import no_hub_bars, one_line_errors, ready_to_push
 
     token = ready_to_push(repo_id)
     from datasets import load_from_disk
 
     dataset = load_from_disk(str(dataset_dir))
-    try:
-        with _no_library_bars():
-            dataset.push_to_hub(repo_id, token=token, private=private)
-    except Exception as err:  # network, HTTP and auth errors come from several libraries: all become one line
-        reason = " ".join(str(err).replace(token, "***").split()) or type(err).__name__
-        raise JobError(f"could not push to the Hub ({repo_id}): {reason[:300]}") from None
-    return f"https://huggingface.co/datasets/{repo_id}"
+    with one_line_errors(repo_id, token), _no_library_bars(), no_hub_bars():
+        commit = dataset.push_to_hub(repo_id, token=token, private=private)
+    return str(commit.repo_url)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import time
 from collections import Counter
@@ -216,8 +217,9 @@ class Report:
     def vtt_name(self, variant: str, set_name: str) -> str:
         return f"{set_name}.{variant}.vtt"
 
-    def as_dict(self) -> dict:
-        """report.json: the overall numbers per variant up front, full scores per set below them."""
+    def as_dict(self, folder: Path | None = None) -> dict:
+        """report.json: the overall numbers per variant up front, full scores per set below them. With `folder`
+        (where report.json goes) the sets' paths are stored relative to it where they can be (see `_stored`)."""
         sets = (self.main, *self.controls)
         variants = []
         for v in self.variants:
@@ -233,13 +235,37 @@ class Report:
             })
         return {"version": REPORT_VERSION, "created": self.created, "seconds": round(self.seconds, 2),
                 "mode": self.mode, "model": self.model, "base_model": self.base_model,
-                "main": _set_dict(self.main), "controls": [_set_dict(s) for s in self.controls],
+                "main": _set_dict(self.main, folder), "controls": [_set_dict(s, folder) for s in self.controls],
                 "sets": [s.name for s in sets], "keywords": [asdict(k) for k in self.keywords],
                 "variants": variants}
 
 
-def _set_dict(eval_set: EvalSet) -> dict:
-    return {"name": eval_set.name, "audio": str(eval_set.audio), "captions": str(eval_set.captions)}
+def _set_dict(eval_set: EvalSet, folder: Path | None) -> dict:
+    return {"name": eval_set.name, "audio": _stored(eval_set.audio, folder),
+            "captions": _stored(eval_set.captions, folder)}
+
+
+def _stored(path: Path, folder: Path | None) -> str:
+    """How report.json records an input file: relative to the report's folder when both lie under one folder
+    other than the filesystem root (a workspace moves as a whole, and reading it back never depends on the cwd),
+    else absolute. Computed on resolved paths, so a `..` climbs the same folders the OS will."""
+    if folder is None:
+        return str(path)
+    target, base = Path(path).resolve(), Path(folder).resolve()
+    if Path(os.path.commonpath([target, base])) == Path(target.anchor):
+        return str(target)
+    return Path(os.path.relpath(target, base)).as_posix()
+
+
+def _located(stored: str, folder: Path) -> Path:
+    """A path read from report.json: an absolute one as it is, a relative one against the report's folder. Reports
+    written before that rule held paths relative to the cwd of `whisper-tui evaluate`; such a path is used when
+    it exists and the folder-relative one does not."""
+    path = Path(stored).expanduser()
+    if path.is_absolute():
+        return path
+    beside = Path(os.path.normpath(Path(folder).resolve() / path))  # the folder resolved: `..` lexically is exact
+    return path.absolute() if not beside.exists() and path.exists() else beside
 
 
 # ---------------------------------------------------------------------------- tables (markdown and CLI)
@@ -317,7 +343,7 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     """report.json, report.md and `<set>.<variant>.vtt` per variant and set, each written atomically."""
     out_dir = Path(out_dir)
     paths = [atomic_write_text(out_dir / "report.json",
-                               json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n"),
+                               json.dumps(report.as_dict(out_dir), ensure_ascii=False, indent=2) + "\n"),
              atomic_write_text(out_dir / "report.md", to_markdown(report))]
     for v in report.variants:
         for r in v.results:
@@ -414,7 +440,8 @@ class _Tally:
 
 
 def _sets(audio: Path, captions: Path, controls: Iterable[EvalSet | tuple[Path, Path]]) -> tuple[EvalSet, ...]:
-    """The main set then the controls, each named after its captions file (made unique), files checked."""
+    """The main set then the controls, each named after its captions file (made unique), files checked; paths made
+    absolute, so the report in memory does not depend on the cwd either."""
     pairs = [(Path(audio), Path(captions))]
     pairs += [(c.audio, c.captions) if isinstance(c, EvalSet) else (Path(c[0]), Path(c[1])) for c in controls]
     sets: list[EvalSet] = []
@@ -426,7 +453,7 @@ def _sets(audio: Path, captions: Path, controls: Iterable[EvalSet | tuple[Path, 
         while any(s.name == name for s in sets):
             n += 1
             name = f"{captions_path.stem}-{n}"
-        sets.append(EvalSet(name, audio_path, captions_path))
+        sets.append(EvalSet(name, audio_path.absolute(), captions_path.absolute()))
     return tuple(sets)
 
 
@@ -575,6 +602,16 @@ def evaluation_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "evaluation"
 
 
+BASE_EVALUATION = Path("evaluations") / "base"
+
+
+def base_evaluation_dir(workspace_root: Path) -> Path:
+    """Where the evaluation of the workspace's own model (before or without any run) goes: `evaluations/base/`
+    in the workspace, beside `runs/`, never inside a run (list_runs would not see it, and a run's folder is
+    the run's). One folder: evaluating the base model again replaces the report."""
+    return Path(workspace_root) / BASE_EVALUATION
+
+
 def _scores_from(data: dict) -> TextScores:
     recall = KeywordRecall(tuple(KeywordScore(k["term"], int(k["reference"]), int(k["hypothesis"]), int(k["hits"]))
                                  for k in data["keywords"]["per_keyword"]))
@@ -587,7 +624,8 @@ def _scores_from(data: dict) -> TextScores:
 
 def load_report(out_dir: Path) -> Report:
     """A report `write_report` wrote (report.json and its VTTs), read back so it can be shown without
-    re-running; one InputError line when it is missing, unreadable or from another version."""
+    re-running; its sets' paths resolved against `out_dir` (see `_located`). One InputError line when it is
+    missing, unreadable or from another version."""
     out_dir = Path(out_dir)
     path = out_dir / "report.json"
     if not path.is_file():
@@ -599,7 +637,8 @@ def load_report(out_dir: Path) -> Report:
     if not isinstance(data, dict) or data.get("version") != REPORT_VERSION:
         raise InputError(f"{path}: not a version {REPORT_VERSION} evaluation report; evaluate again")
     try:
-        sets = [EvalSet(s["name"], Path(s["audio"]), Path(s["captions"])) for s in (data["main"], *data["controls"])]
+        sets = [EvalSet(s["name"], _located(s["audio"], out_dir), _located(s["captions"], out_dir))
+                for s in (data["main"], *data["controls"])]
         variants = tuple(
             VariantResult(v["name"], v["model"], v["prompt"],
                           tuple(SetResult(s.name, _scores_from(v["sets"][s.name]),
@@ -734,26 +773,24 @@ def compare(report: Report, variant: str, reference: Captions, set_name: str | N
 
 
 def push_model(run_dir: Path, repo_id: str, private: bool = True) -> str:
-    """Upload a run's merged model (and its evaluation report, when there is one) to a private Hub model repo;
-    returns its URL. Offline, no token, or a refused upload is one JobError/InputError line (token never shown)."""
+    """Upload a run's merged model (weights, config and processor files, as `save_pretrained` wrote them) and its
+    evaluation report (as evaluation.md, when there is one) to a private Hub model repo; returns the repo's URL.
+    Offline, no token, or a refused upload is one JobError/InputError line (the token never shown)."""
     from huggingface_hub import HfApi
 
-    from core.errors import JobError
-    from core.hub import ready_to_push
+    from core.hub import no_hub_bars, one_line_errors, ready_to_push
 
     merged = Path(run_dir) / "merged"
     if not (merged / "config.json").is_file():
         raise InputError(f"{run_dir}: no merged model to push (train the run to the end first)")
     token = ready_to_push(repo_id)
     api = HfApi(token=token)
-    try:
-        url = str(api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"))
-        api.upload_folder(repo_id=repo_id, folder_path=str(merged), commit_message="whisper-tui: fine-tuned model")
+    with one_line_errors(repo_id, token), no_hub_bars():
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        full_id = url.repo_id or repo_id  # a bare name lands in the token owner's namespace: upload there
+        api.upload_folder(repo_id=full_id, folder_path=str(merged), commit_message="whisper-tui: fine-tuned model")
         report = evaluation_dir(run_dir) / "report.md"
         if report.is_file():
-            api.upload_file(path_or_fileobj=str(report), path_in_repo="evaluation.md", repo_id=repo_id,
+            api.upload_file(path_or_fileobj=str(report), path_in_repo="evaluation.md", repo_id=full_id,
                             commit_message="whisper-tui: evaluation report")
-    except Exception as err:  # network, HTTP and auth errors come from several libraries: all become one line
-        reason = " ".join(str(err).replace(token, "***").split()) or type(err).__name__
-        raise JobError(f"could not push to the Hub ({repo_id}): {reason[:300]}") from None
-    return url
+    return str(url)

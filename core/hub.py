@@ -1,10 +1,15 @@
-"""What every Hub upload checks first: a valid repo id, online mode, and a token (never printed or logged)."""
+"""What every Hub upload shares: the checks first (a valid repo id, online mode, a token that is never printed or
+logged), and one line instead of the many exceptions an upload can end in."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from core.errors import InputError, JobError
+
+REASON_LIMIT = 300  # characters of the Hub's own message kept in the one line
 
 
 def token() -> str:
@@ -29,3 +34,29 @@ def ready_to_push(repo_id: str) -> str:
     if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
         raise JobError(f"cannot push to the Hub ({repo_id}): offline mode is on (HF_HUB_OFFLINE)")
     return token()
+
+
+@contextlib.contextmanager
+def no_hub_bars() -> Iterator[None]:
+    """huggingface_hub draws a tqdm bar per uploaded file on stderr, which would tear the TUI (and says nothing the
+    one result line does not); restored afterwards."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+@contextlib.contextmanager
+def one_line_errors(repo_id: str, secret: str) -> Iterator[None]:
+    """Turn whatever an upload raises (network, HTTP and auth errors come from several libraries) into one
+    JobError line, with `secret` masked: a Hub or proxy may echo the credentials back in its error."""
+    try:
+        yield
+    except Exception as err:
+        reason = " ".join(str(err).replace(secret, "***").split()) or type(err).__name__
+        raise JobError(f"could not push to the Hub ({repo_id}): {reason[:REASON_LIMIT]}") from None

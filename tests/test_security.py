@@ -1,13 +1,13 @@
 """Security: no shell anywhere; names that come from URLs and page titles stay inside the output folder; the Hub
 token is used but never printed, logged or written anywhere (a whole prepare → train → evaluate → export → push
-loop is run with a distinctive token and every byte it left behind is searched)."""
+loop is run with a distinctive token against tests/local_hub.py's stand-in Hub, once refused and once accepted,
+and every byte it left behind is searched, the uploaded files included)."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
 import http.server
-import json
 import os
 import re
 import secrets
@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.local_http import serving_with
+from tests.local_hub import LocalHub, running_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -157,36 +158,11 @@ def test_hostile_names_from_urls_and_titles_stay_in_the_workspace(media_server: 
 # ---------------------------------------------------------------------------- the Hub token
 
 
-class _HubStandIn(http.server.BaseHTTPRequestHandler):
-    """A Hub that refuses every request, and (like a careless proxy) echoes the credentials back in its error."""
-
-    seen: list[str] = []
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _refuse(self) -> None:
-        auth = self.headers.get("Authorization", "")
-        type(self).seen.append(auth)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        body = json.dumps({"error": f"Invalid credentials in Authorization header ({auth})"}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Error-Message", f"Invalid credentials ({auth})")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_HEAD = _refuse
-
-
 @pytest.fixture
-def hub() -> Iterator[str]:
-    _HubStandIn.seen = []
-    with serving_with(_HubStandIn) as url:
-        yield url
+def hub(tmp_path: Path) -> Iterator[LocalHub]:
+    """A Hub that refuses every token and (like a careless proxy) echoes the credentials back in its error."""
+    with running_hub(tmp_path / "refusing-hub", token=None) as refusing:
+        yield refusing
 
 
 def _files(*roots: Path) -> Iterator[Path]:
@@ -197,10 +173,11 @@ def _files(*roots: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, hub: str,
+def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, hub: LocalHub,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from core.train import TrainConfig
     from core.train_process import TrainProcess
+    from core.vocabulary import load_keywords
 
     started = time.time()
     token = f"hf_wtuiLeakCanary{secrets.token_hex(12)}"
@@ -208,7 +185,7 @@ def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, 
     for name, value in {"HF_TOKEN": token, "HUGGING_FACE_HUB_TOKEN": token, "HF_HOME": str(hf_home),
                         "HF_HUB_OFFLINE": "1"}.items():
         monkeypatch.setenv(name, value)
-    online = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub, "HF_HUB_ETAG_TIMEOUT": "5"}
+    online = {**os.environ, **hub.env(token)}
     outputs: list[str] = []
 
     def cli(*argv: str, env: dict | None = None, code: str | None = None) -> subprocess.CompletedProcess:
@@ -237,8 +214,8 @@ def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, 
     # train as the TUI does: a separate process writing train.log, events.jsonl and train.pid into the run
     run_dir = ws / "runs" / "run-1"
     config = TrainConfig(dataset=dataset, output=run_dir, max_steps=2, eval_every=2, speeds=(1.0,), batch_size=2,
-                         device="cpu")
-    outcome = TrainProcess.start(config, SAMPLES / "keywords.txt").follow()
+                         device="cpu", keywords=tuple(load_keywords(SAMPLES / "keywords.txt")))
+    outcome = TrainProcess.start(config).follow()
     assert outcome.finished, outcome.error or (run_dir / "train.log").read_text()[-2000:]
     assert (run_dir / "train.log").is_file() and (run_dir / "events.jsonl").is_file()
 
@@ -253,9 +230,19 @@ def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, 
     pushed_model = cli(str(run_dir), code=push_model, env=online)
     assert pushed_model.returncode == 1, pushed_model.stderr[-2000:]
     assert pushed_model.stderr.startswith("could not push to the Hub (someone/private-model): ")
+    # ...and to a Hub that takes the token: the dataset and the model arrive (stored under tmp_path, so the search
+    # below reads every uploaded byte too)
+    with running_hub(tmp_path / "accepting-hub", token=token) as accepting:
+        accepted = {**os.environ, **accepting.env(token)}
+        assert cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
+                   "--holdout", "0.05", "-o", str(ws / "dataset-accepted"), "--push-to-hub", "someone/private-data",
+                   env=accepted).returncode == 0, outputs[-1][-2000:]
+        assert cli(str(run_dir), code=push_model, env=accepted).returncode == 0, outputs[-1][-2000:]
+    assert "model.safetensors" in accepting.repo("model", "someone/private-model").files
+    assert accepting.repo("dataset", "someone/private-data").files
 
-    # the token really went to the Hub (so the search below is not vacuous)...
-    assert f"Bearer {token}" in _HubStandIn.seen
+    # the token really went to the Hubs (so the search below is not vacuous)...
+    assert f"Bearer {token}" in hub.seen_auth and set(accepting.seen_auth) == {f"Bearer {token}"}
     # the stand-in echoed it into its error, which reaches the user only with the token masked
     assert "Bearer ***" in pushed.stderr and "Bearer ***" in pushed_model.stderr
     # ...and nowhere else: not in any output, nor in any byte of any file the loop wrote (model cache included)

@@ -2,8 +2,8 @@
 
 One cheap run serves the module: sample_data/train.mp3 prepared and trained for 2 steps; the evaluation set is
 the first four cues of sample_data/validation.vtt ("heldout", role validation), so an evaluation decodes
-12 clips. Each test gets its own copy of the sample project (conftest's `sample`) whose runs/run-1/ links to
-that run's merged model.
+12 clips (8 for the base model alone). Each test gets its own copy of the sample project (conftest's `sample`)
+whose runs/run-1/ links to that run's merged model (`untrained`: no run at all).
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from core import captions as caps
 from core.dataset import Recording, prepare
 from core.errors import InputError, JobError
 from core.evaluate import (
+    BASELINE,
     FINE_TUNED,
+    PROMPTED,
     Report,
+    base_evaluation_dir,
     compare,
     diff_words,
     evaluate,
@@ -30,13 +33,14 @@ from core.evaluate import (
     load_report,
     push_model,
     reference_captions,
+    write_report,
 )
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
 from core.workspace import Workspace
 from tests.tui_helpers import SAMPLES, wait_for
 from tui.app import WhisperTuiApp
-from tui.screens.evaluate import EvaluateScreen
+from tui.screens.evaluate import BASE, EvaluateScreen
 from tui.widgets.lines import StatusLine
 
 HELD_OUT_CUES = 4
@@ -78,13 +82,19 @@ def evaluated(trained: Path, heldout: tuple[Path, Path], tmp_path_factory: pytes
 
 
 @pytest.fixture
-def project(sample: Workspace, trained: Path, heldout: tuple[Path, Path]) -> Workspace:
-    """The sample project plus the held-out set (role validation) and runs/run-1 linking the trained model."""
-    workspace = sample
+def untrained(sample: Workspace, heldout: tuple[Path, Path]) -> Workspace:
+    """The sample project plus the held-out set (role validation); no run yet."""
     audio, vtt = heldout
-    shutil.copyfile(audio, workspace.audio_dir / audio.name)
-    shutil.copyfile(vtt, workspace.captions_dir / vtt.name)
-    workspace.set_role("heldout", "validation")
+    shutil.copyfile(audio, sample.audio_dir / audio.name)
+    shutil.copyfile(vtt, sample.captions_dir / vtt.name)
+    sample.set_role("heldout", "validation")
+    return sample
+
+
+@pytest.fixture
+def project(untrained: Workspace, trained: Path) -> Workspace:
+    """The held-out project plus runs/run-1 linking the trained model."""
+    workspace = untrained
     run = workspace.runs_dir / "run-1"
     run.mkdir(parents=True)
     (run / "merged").symlink_to(trained / "merged", target_is_directory=True)
@@ -94,7 +104,8 @@ def project(sample: Workspace, trained: Path, heldout: tuple[Path, Path]) -> Wor
 
 @pytest.fixture
 def with_report(project: Workspace, evaluated: Path) -> Workspace:
-    shutil.copytree(evaluated, project.runs_dir / "run-1" / "evaluation")
+    """The run with core's report, moved in by reading and writing it (its set's paths re-anchored to the run)."""
+    write_report(load_report(evaluated), project.runs_dir / "run-1" / "evaluation")
     return project
 
 
@@ -150,7 +161,7 @@ def test_list_runs_newest_first_and_only_finished(tmp_path: Path) -> None:
 def test_report_reads_back_as_written(evaluated: Path, heldout: tuple[Path, Path]) -> None:
     report = load_report(evaluated)
     written = json.loads((evaluated / "report.json").read_text())
-    assert json.loads(json.dumps(report.as_dict())) == written
+    assert json.loads(json.dumps(report.as_dict(evaluated))) == written
     assert [v.name for v in report.variants] == ["baseline", "prompted", FINE_TUNED]
     comparisons = compare(report, FINE_TUNED, reference_captions(report))
     tuned = report.variant(FINE_TUNED)
@@ -159,6 +170,50 @@ def test_report_reads_back_as_written(evaluated: Path, heldout: tuple[Path, Path
     assert [c.reference for c in comparisons] == [c.text for c in caps.read(heldout[1]).cues]
     with pytest.raises(InputError, match="no evaluation report"):
         load_report(evaluated / "missing")
+
+
+def test_relative_report_paths_resolve_against_the_report_folder(tmp_path: Path, heldout: tuple[Path, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorded report names its set `../../../captions/heldout.vtt`, as write_report does for a run inside a
+    workspace: opened from another cwd (through a relative folder too) it finds the captions. Before, the path was
+    taken against the cwd, and the Evaluate screen showed `captions file not found` instead of the comparison."""
+    ws = tmp_path / "ws"
+    shutil.copytree(RECORDED, ws / "runs" / "run-1" / "evaluation")
+    for folder, source in (("audio", heldout[0]), ("captions", heldout[1])):
+        (ws / folder).mkdir()
+        shutil.copyfile(source, ws / folder / source.name)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    report = load_report(Path("../ws/runs/run-1/evaluation"))
+    assert report.main.captions == (ws / "captions" / "heldout.vtt").resolve()
+    assert report.main.audio == (ws / "audio" / "heldout.mp3").resolve()
+    reference = reference_captions(report)
+    assert [c.text for c in reference.cues] == [c.text for c in caps.read(heldout[1]).cues]
+    assert sum(c.diff.count("substitute") for c in compare(report, FINE_TUNED, reference)) > 0
+
+    # written again into another folder of the workspace: stored relative to that folder, read back the same
+    again = ws / "evaluations" / "copy"
+    write_report(report, again)
+    stored = json.loads((again / "report.json").read_text())["main"]
+    assert stored == {"name": "heldout", "audio": "../../audio/heldout.mp3", "captions": "../../captions/heldout.vtt"}
+    moved = tmp_path / "moved"  # the whole workspace moves: the report still finds its set
+    ws.rename(moved)
+    assert load_report(moved / "evaluations" / "copy").main.captions == (moved / "captions" / "heldout.vtt").resolve()
+
+
+def test_a_report_from_before_reads_its_cwd_relative_paths(tmp_path: Path, heldout: tuple[Path, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report written before paths were stored relative to its folder names them as `whisper-tui evaluate` was
+    given them (relative to its cwd): from that cwd it is still read whole."""
+    old = tmp_path / "old-report"
+    shutil.copytree(RECORDED, old)
+    data = json.loads((old / "report.json").read_text())
+    data["main"].update(audio="heldout.mp3", captions="heldout.vtt")
+    (old / "report.json").write_text(json.dumps(data))
+    monkeypatch.chdir(heldout[1].parent)
+    report = load_report(old)
+    assert report.main.captions == heldout[1].absolute()
+    assert len(reference_captions(report).cues) == HELD_OUT_CUES
 
 
 def test_push_offline_is_one_clear_line(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,12 +232,15 @@ async def test_evaluate_runs_as_a_job_and_shows_the_report(project: Workspace) -
     app = WhisperTuiApp(project)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
-        assert screen.report is None and "no evaluation yet" in status(screen)
+        assert screen.target() == str(project.runs_dir / "run-1")  # the newest run, not the base model
+        assert screen.report is None and "run-1 not evaluated yet" in status(screen)
         await pilot.press("e")
         assert screen.job_name == "evaluate"
         await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
         assert "evaluated run-1 on heldout" in status(screen), status(screen)
-        assert (project.runs_dir / "run-1" / "evaluation" / "report.json").is_file()
+        written = json.loads((project.runs_dir / "run-1" / "evaluation" / "report.json").read_text())
+        # what tests/data/recorded_evaluation/report.json holds too (the snapshot's report)
+        assert written["main"]["captions"] == "../../../captions/heldout.vtt"
         overall = screen.query_one("#ev-overall", DataTable)
         assert column(overall, 0) == ["baseline", "prompted", FINE_TUNED]
         keywords = screen.query_one("#ev-keywords", DataTable)
@@ -231,13 +289,36 @@ async def test_push_offline_and_export(with_report: Workspace) -> None:
         assert (with_report.runs_dir / "run-1" / "ct2" / "model.bin").is_file()
 
 
-async def test_no_run_says_what_to_do(sample: Workspace) -> None:
-    app = WhisperTuiApp(sample)
+async def test_base_model_is_evaluated_before_any_run(untrained: Workspace) -> None:
+    """No run yet: the picker holds the workspace's model, e scores it (baseline and prompted, no fine-tuned row)
+    into evaluations/base/, and the comparison shows its errors; export and push say they need a run."""
+    app = WhisperTuiApp(untrained)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
-        assert "train one on screen 4" in status(screen)
-        await pilot.press("e")
+        assert screen.target() == BASE and screen.report is None
+        assert "base model tiny.en not evaluated yet" in status(screen) and "screen 4" in status(screen)
+        await pilot.press("x")
         assert screen.job_name is None and "train one on screen 4" in status(screen)
+        await pilot.press("e")
+        assert screen.job_name == "evaluate"
+        await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
+        assert "evaluated base model tiny.en on heldout" in status(screen), status(screen)
+        assert "report in evaluations/base/" in status(screen)
+        folder = base_evaluation_dir(untrained.root)
+        assert folder == untrained.root / "evaluations" / "base" and (folder / "report.json").is_file()
+        assert list_runs(untrained.runs_dir) == []  # not mistaken for a run
+        assert column(screen.query_one("#ev-overall", DataTable), 0) == [BASELINE, PROMPTED]
+        assert screen.report is not None and screen.report.model == screen.report.base_model == "tiny.en"
+        assert screen.variant == BASELINE and len(screen.comparisons()) == HELD_OUT_CUES
+        assert screen._reference_problem is None
+        assert any(c.diff.count("substitute") for c in screen.comparisons())  # tiny.en mishears the jargon
+
+    # opened again later: the report is read from disk, no job
+    app = WhisperTuiApp(untrained)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_evaluate(pilot)
+        assert screen.job_name is None and screen.report is not None and screen.variant == BASELINE
+        assert "base model tiny.en: report loaded" in status(screen)
 
 
 def test_evaluate_snapshot(project: Workspace, snap_compare) -> None:

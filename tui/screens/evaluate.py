@@ -2,7 +2,9 @@
 reference beside a variant's re-transcription with its errors marked; export and push the run's model.
 
 The numbers come from core/evaluate.py (the same report `whisper-tui evaluate -m RUN_DIR` writes into
-RUN_DIR/evaluation/); an existing report is shown on open without re-running anything.
+RUN_DIR/evaluation/); an existing report is shown on open without re-running anything. The run picker's first
+entry is the workspace's own model: before any run it answers "how bad is the base model on my words?"
+(baseline and prompted rows, report in evaluations/base/).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core.evaluate import (
     Comparison,
     Report,
     WordMark,
+    base_evaluation_dir,
     compare,
     evaluate,
     evaluation_dir,
@@ -54,6 +57,7 @@ NO_JOB = "no job running"
 KEYWORD_WIDTH = 16
 SHORT_NAMES = {BASELINE: "base", PROMPTED: "prompt", FINE_TUNED: "tuned"}  # the keyword table's narrow headers
 CANCELLABLE = {"evaluate"}  # export and push run to their end once started
+BASE = "base-model"  # the run picker's value for the workspace's own model (a run's value is its path: no clash)
 
 
 def fill_table(table: DataTable, headers: list[str], rows: list[list[Text]], keys: list[str] | None = None) -> int:
@@ -163,7 +167,7 @@ class EvaluateScreen(WorkbenchScreen):
         self.keyword_filter: str | None = None
         self._reference_problem: str | None = None
         self._comparisons: dict[str, list[Comparison]] = {}
-        self._job_run: Path | None = None  # the run the running job works on (the picker may move meanwhile)
+        self._job_target: str | None = None  # the picker value the running job works on (the picker may move)
 
     # -- layout
 
@@ -173,8 +177,8 @@ class EvaluateScreen(WorkbenchScreen):
         with Vertical(id="evaluate"):
             with Horizontal(id="ev-pickers"):
                 yield Label("Run")
-                yield Select([(r.name, str(r)) for r in runs], prompt="no trained run yet", compact=True,
-                             value=str(runs[0]) if runs else Select.NULL, id="ev-run")
+                yield Select(self.run_options(runs), allow_blank=False, compact=True,
+                             value=str(runs[0]) if runs else BASE, id="ev-run")
                 yield Label("Set")
                 yield Select(self.set_options(sources), prompt="no captioned source", compact=True,
                              value=self.default_set(sources) or Select.NULL, id="ev-set")
@@ -205,6 +209,10 @@ class EvaluateScreen(WorkbenchScreen):
         """Sources that can be scored: audio and captions both present."""
         return [s for s in self.workspace.sources() if s.audio is not None and s.captions is not None]
 
+    def run_options(self, runs: list[Path]) -> list[tuple[str, str]]:
+        """The workspace's model first (always there), then the trained runs, newest first."""
+        return [(f"base model ({self.workspace.model})", BASE), *((r.name, str(r)) for r in runs)]
+
     def set_options(self, sources: list[Source]) -> list[tuple[str, str]]:
         roles = self.workspace.roles()
         return [(s.stem + (" (validation)" if roles.get(s.stem) == "validation" else ""), s.stem) for s in sources]
@@ -215,9 +223,22 @@ class EvaluateScreen(WorkbenchScreen):
         held_out = [s.stem for s in sources if roles.get(s.stem) == "validation"]
         return (held_out or [s.stem for s in sources] or [None])[0]
 
-    def run_dir(self) -> Path | None:
+    def target(self) -> str:
+        """The picker's value: BASE or a run folder's path."""
         value = self.query_one("#ev-run", Select).value
-        return Path(str(value)) if value is not Select.NULL else None
+        return BASE if value is Select.NULL else str(value)
+
+    def run_dir(self) -> Path | None:
+        """The selected run, None when the base model is selected."""
+        target = self.target()
+        return None if target == BASE else Path(target)
+
+    def report_dir(self, target: str) -> Path:
+        """Where the report of a picker value lives (and where evaluating it writes)."""
+        return base_evaluation_dir(self.workspace.root) if target == BASE else evaluation_dir(Path(target))
+
+    def target_name(self, target: str) -> str:
+        return f"base model {self.workspace.model}" if target == BASE else Path(target).name
 
     def set_source(self) -> Source | None:
         value = self.query_one("#ev-set", Select).value
@@ -239,14 +260,13 @@ class EvaluateScreen(WorkbenchScreen):
 
     def action_refresh(self) -> None:
         """Re-read the runs and sources (a run finished training, captions were added) and the report."""
-        run, stem = self.run_dir(), self.query_one("#ev-set", Select).value
+        target, stem = self.target(), self.query_one("#ev-set", Select).value
         runs = list_runs(self.workspace.runs_dir)
         sources = self.eval_sources()
         run_select, set_select = self.query_one("#ev-run", Select), self.query_one("#ev-set", Select)
-        run_select.set_options([(r.name, str(r)) for r in runs])
+        run_select.set_options(self.run_options(runs))
         set_select.set_options(self.set_options(sources))
-        if runs:
-            run_select.value = str(run) if run in runs else str(runs[0])
+        run_select.value = target if target == BASE or Path(target) in runs else (str(runs[0]) if runs else BASE)
         if sources:
             set_select.value = stem if stem in {s.stem for s in sources} else self.default_set(sources)
         self.load_selected_report()
@@ -254,21 +274,21 @@ class EvaluateScreen(WorkbenchScreen):
     # -- the report
 
     def load_selected_report(self) -> None:
-        """Show the selected run's evaluation report, if it has one (no model is loaded for this)."""
-        run = self.run_dir()
+        """Show the selected run's (or the base model's) evaluation report, if there is one (no model is loaded)."""
+        target = self.target()
+        folder, name = self.report_dir(target), self.target_name(target)
         report = None
-        if run is None:
-            self.say("no fine-tuned run in runs/ yet: train one on screen 4, then come back", "warning")
-        elif (evaluation_dir(run) / "report.json").is_file():
+        if (folder / "report.json").is_file():
             try:
-                report = load_report(evaluation_dir(run))
+                report = load_report(folder)
             except InputError as err:
                 self.say(str(err), "warning")
         else:
-            self.say(f"{run.name} has no evaluation yet: press e to score it on the selected set")
+            later = "" if target != BASE or list_runs(self.workspace.runs_dir) else " · no run yet: screen 4 trains one"
+            self.say(f"{name} not evaluated yet: press e to score it on the selected set{later}")
         self.show_report(report)
         if report is not None:
-            self.say(f"{run.name if run else ''}: report loaded · e re-evaluates · v switches the variant shown · "
+            self.say(f"{name}: report loaded · e re-evaluates · v switches the variant shown · "
                      "Enter on a keyword filters the cues")
 
     def show_report(self, report: Report | None) -> None:
@@ -276,8 +296,8 @@ class EvaluateScreen(WorkbenchScreen):
         self._comparisons.clear()
         self.keyword_filter = None
         names = [v.name for v in report.variants] if report else []
-        if self.variant not in names:
-            self.variant = FINE_TUNED if FINE_TUNED in names else (names[-1] if names else None)
+        if self.variant not in names:  # the fine-tuned model's errors, else the base model's own
+            self.variant = next((n for n in (FINE_TUNED, BASELINE) if n in names), names[0] if names else None)
         self._reference_problem = None
         if report is not None:
             source = self.set_source()
@@ -303,6 +323,9 @@ class EvaluateScreen(WorkbenchScreen):
                            f"baseline {report.base_model}")
             if source is not None and Path(report.main.captions).stem != source.stem:
                 caption.append(f" · report is for {report.main.name}: e evaluates {source.stem}", style="yellow")
+            elif self.target() == BASE and report.base_model != self.workspace.model:
+                caption.append(f" · report is for {report.base_model}: e evaluates {self.workspace.model}",
+                               style="yellow")
         self.query_one("#ev-caption", TextLine).set(caption)
 
     def fill_overall(self) -> None:
@@ -425,15 +448,16 @@ class EvaluateScreen(WorkbenchScreen):
     # -- jobs: evaluate, export, push
 
     def _selected_run(self) -> Path | None:
+        """The run that export and push work on; the base model is no run (it ships already)."""
         run = self.run_dir()
         if run is None:
-            self.say("no fine-tuned run to use: train one on screen 4 first", "warning")
+            self.say("export and push take a fine-tuned run: " + (
+                "pick one with m" if list_runs(self.workspace.runs_dir) else "train one on screen 4 first"),
+                "warning")
         return run
 
     def action_evaluate(self) -> None:
-        run, source = self._selected_run(), self.set_source()
-        if run is None:
-            return
+        target, source = self.target(), self.set_source()
         if source is None or source.audio is None or source.captions is None:
             self.say("pick an evaluation set: a source with audio and captions", "warning")
             return
@@ -442,9 +466,13 @@ class EvaluateScreen(WorkbenchScreen):
         except InputError as err:
             self.say(str(err), "error")
             return
-        model, base = resolve_run(run)
+        if target == BASE:  # the model against itself: one row pair, baseline and prompted
+            model, baseline = self.workspace.model, self.workspace.model
+        else:
+            model, base = resolve_run(target)
+            baseline = base or self.workspace.model
         audio, captions, language = source.audio, source.captions, self.workspace.language
-        baseline = base or self.workspace.model
+        out_dir = self.report_dir(target)
 
         def work(on_event: EventHandler, cancel: threading.Event) -> Report:
             def relay(event: Event) -> None:  # evaluate reports after every batch: a cancel lands within one
@@ -452,12 +480,12 @@ class EvaluateScreen(WorkbenchScreen):
                     raise Cancelled("evaluation cancelled")
                 on_event(event)
 
-            return evaluate(model, audio, captions, keywords, baseline, mode="cues", out_dir=evaluation_dir(run),
+            return evaluate(model, audio, captions, keywords, baseline, mode="cues", out_dir=out_dir,
                             on_event=relay, language=language)
 
         if self.start_job("evaluate", work):
-            self._job_run = run
-            self._show_progress(None, f"evaluating {run.name} on {source.stem}…")
+            self._job_target = target
+            self._show_progress(None, f"evaluating {self.target_name(target)} on {source.stem}…")
 
     def action_export(self) -> None:
         run = self._selected_run()
@@ -510,11 +538,11 @@ class EvaluateScreen(WorkbenchScreen):
         self._show_progress(1.0, f"{message.job}: done")
         if message.job == "evaluate":
             report: Report = message.result
-            run = self._job_run or Path()
-            if run == self.run_dir():
+            target = self._job_target or self.target()
+            if target == self.target():
                 self.show_report(report)
-            self.say(f"evaluated {run.name} on {report.main.name} in {report.seconds:.0f} s; report in "
-                     f"{self._shown_path(evaluation_dir(run))}/")
+            self.say(f"evaluated {self.target_name(target)} on {report.main.name} in {report.seconds:.0f} s; "
+                     f"report in {self._shown_path(self.report_dir(target))}/")
         elif message.job == "export":
             self.say(f"exported to {self._shown_path(Path(message.result))}/ (faster-whisper and CTranslate2 load it)")
         else:
