@@ -37,11 +37,26 @@ _LOG_PREFIX = re.compile(r"^\[[^\]]*@ ?0x[0-9a-f]+\]\s*")
 _STREAM_RE = re.compile(r"Stream #\d+:\d+\S*: (Audio|Video|Subtitle|Data|Attachment): ([A-Za-z0-9_]+)")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _INPUT_RE = re.compile(r"^Input #0, (.+?), from ", re.MULTILINE)
+_STREAM_LINE_RE = re.compile(r"^\s*Stream #\d+:\d+.*?: (?:Audio|Video): .*$", re.MULTILINE)
+_KBPS_RE = re.compile(r", (\d+) kb/s")
+_ESTIMATED_DURATION = "Estimating duration from bitrate"  # ffmpeg's own guess: not a length the file claims
+
+# A decode (or size estimate) this much shorter than the header's length means the file was cut short:
+# both a fixed margin (short files, encoder padding, a rounded bitrate) and a share (long files) must pass.
+TRUNCATED_MIN_S = 2.0
+TRUNCATED_MIN_SHARE = 0.10
+# Ogg's length is read from its last page (a cut file already says so) and Vorbis lists a nominal bitrate
+# that real files exceed, so a size estimate there would only raise false alarms.
+_NO_SIZE_ESTIMATE = frozenset({"ogg"})
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What ffmpeg's header probe says about a file; `duration_s` is None when the container has none."""
+    """What ffmpeg's header probe says about a file; `duration_s` is None when the container has none.
+
+    `bitrate_bps` sums the bitrates ffmpeg lists for the audio and video streams (None when it lists none);
+    `duration_estimated` is True when ffmpeg guessed the length from a bitrate rather than read it.
+    """
 
     path: Path
     container: str
@@ -49,6 +64,38 @@ class MediaInfo:
     audio_codec: str | None
     sample_rate: int | None
     video_codec: str | None
+    bitrate_bps: int | None = None
+    size_bytes: int = 0
+    duration_estimated: bool = False
+
+
+@dataclass(frozen=True)
+class LengthMismatch:
+    """A file holding much less audio than its header says: the tell-tale of a download or copy cut short.
+
+    `actual_s` is what decoded, or (`estimated`) what the file's size holds at its bitrate.
+    """
+
+    path: Path
+    header_s: float
+    actual_s: float
+    estimated: bool = False
+
+    def message(self) -> str:
+        """One line naming both lengths, e.g. `talk.mp3 decodes to 1.2 s but its header says 28.0 s (…)`."""
+        holds = f"holds about {_length(self.actual_s)}" if self.estimated else f"decodes to {_length(self.actual_s)}"
+        return (f"{Path(self.path).name} {holds} but its header says {_length(self.header_s)} "
+                "(the file looks truncated)")
+
+
+def _length(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 600 else f"{seconds / 60:.1f} min"
+
+
+def looks_truncated(header_s: float, actual_s: float) -> bool:
+    """Much shorter than the header says: by over TRUNCATED_MIN_S seconds and over TRUNCATED_MIN_SHARE of it."""
+    missing = header_s - actual_s
+    return missing > TRUNCATED_MIN_S and missing > TRUNCATED_MIN_SHARE * header_s
 
 
 @dataclass(frozen=True)
@@ -146,7 +193,37 @@ def probe(path: Path) -> MediaInfo:
         audio_codec=audio,
         sample_rate=int(rate.group(1)) if rate else None,
         video_codec=video,
+        bitrate_bps=_stream_bitrate(text),
+        size_bytes=path.stat().st_size,
+        duration_estimated=_ESTIMATED_DURATION in text,
     )
+
+
+def _stream_bitrate(text: str) -> int | None:
+    """Sum of the audio/video stream bitrates ffmpeg lists. A stream without one (or a cover picture) only
+    makes a size estimate longer than the truth, never shorter, so it cannot raise a false alarm."""
+    rates = [int(m.group(1)) for line in _STREAM_LINE_RE.findall(text)
+             if "(attached pic)" not in line and (m := _KBPS_RE.search(line))]
+    total = sum(rates) * 1000
+    return total or None
+
+
+def size_estimate_s(info: MediaInfo) -> float | None:
+    """Seconds the file's bytes hold at its listed bitrate (no decoding), or None when that cannot be told."""
+    if not info.bitrate_bps or not info.size_bytes or info.container in _NO_SIZE_ESTIMATE:
+        return None
+    return info.size_bytes * 8 / info.bitrate_bps
+
+
+def size_mismatch(info: MediaInfo) -> LengthMismatch | None:
+    """A truncated file told from its header alone: the header's length against size × bitrate (fast even for
+    a 3-hour file, which is why `check --audio` uses it; a decode then confirms what it suspects)."""
+    estimate = size_estimate_s(info)
+    if estimate is None or info.duration_s is None or info.duration_estimated:
+        return None
+    if not looks_truncated(info.duration_s, estimate):
+        return None
+    return LengthMismatch(info.path, info.duration_s, estimate, estimated=True)
 
 
 def _decode_cmd(path: Path, start_s: float, duration_s: float | None) -> list[str]:
@@ -235,9 +312,10 @@ def load_audio(path: Path, start_s: float = 0.0, duration_s: float | None = None
     return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
-def duration_seconds(path: Path) -> float:
-    """Length in seconds from the container header; decode and count only when the header has none."""
-    info = probe(path)
+def duration_seconds(path: Path, info: MediaInfo | None = None) -> float:
+    """Length in seconds from the container header (`info`: a probe already made of `path`); decode and count
+    only when the header has none."""
+    info = info or probe(path)
     if info.duration_s is not None and info.duration_s > 0:
         return info.duration_s
     samples = sum(len(w.audio) for w in iter_windows(path, window_s=600.0))

@@ -31,7 +31,8 @@ def _quiet_libraries() -> None:
 
 
 class EventPrinter:
-    """Renders core events on stderr: a rich progress bar per stage, logs as dim lines."""
+    """Renders core events on stderr: a rich progress bar per stage, logs as dim lines, warnings as
+    `warning: …` lines in yellow."""
 
     def __init__(self, quiet: bool = False) -> None:
         from rich.console import Console
@@ -49,7 +50,14 @@ class EventPrinter:
         if isinstance(event, Progress):
             self._update(event)
         elif isinstance(event, Log):
-            self.console.print(f"[dim]{event.message}[/dim]", highlight=False)
+            from rich.markup import escape
+
+            # one line however long (soft_wrap: a pipe is 80 columns to rich); a warning must not look dim
+            if event.level == "warning":
+                self.console.print(f"[bold yellow]warning:[/bold yellow] {escape(event.message)}", highlight=False,
+                                   soft_wrap=True)
+            else:
+                self.console.print(f"[dim]{escape(event.message)}[/dim]", highlight=False, soft_wrap=True)
 
     def _update(self, event) -> None:
         from rich.progress import (
@@ -198,15 +206,21 @@ def _check(args: argparse.Namespace) -> int:
 
     captions = caps.read(args.captions)
     duration_ms = None
-    if args.audio is not None:
-        from core.audio import duration_seconds
-
-        duration_ms = round(duration_seconds(args.audio) * 1000)
     extra = []
+    if args.audio is not None:
+        from core.audio import duration_seconds, probe, size_mismatch
+
+        info = probe(args.audio)  # the header only: a 3-hour file takes as long as a short one
+        duration_s = duration_seconds(args.audio, info)
+        cut = size_mismatch(info)
+        if cut is not None:  # the header's length is not in the file: check the cues against what its bytes hold
+            duration_s = cut.actual_s
+            extra.append(caps.Finding("warning", "truncated-audio", cut.message()))
+        duration_ms = round(duration_s * 1000)
     if args.keywords is not None:
         from core.vocabulary import keyword_findings, load_keywords
 
-        extra = keyword_findings(captions, load_keywords(args.keywords))
+        extra += keyword_findings(captions, load_keywords(args.keywords))
     findings = caps.validate(captions, audio_duration_ms=duration_ms, extra=extra)
     errors = sum(f.severity == "error" for f in findings)
     if args.json:

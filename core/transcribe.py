@@ -7,11 +7,16 @@
 Long recordings are decoded in blocks (a few minutes each), so memory does not grow with length.
 A cue that runs into a block's end is dropped and re-transcribed from its start in the next block,
 so block seams never cut a cue.
+
+With keywords, Whisper is prompted with them, and greedy decoding sometimes answers with the prompt itself
+("Mixtral 8x7B, Phi-2, Trelis." as a cue; whether it does depends on the CPU's numerics). Such a cue is
+decoded again without the prompt. A file that decodes much shorter than its header says gets a warning.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +25,26 @@ from typing import Protocol
 import numpy as np
 
 from core import audio as audio_io
-from core.captions import Captions, Cue, Word
+from core.captions import Captions, Cue, Word, format_timestamp
 from core.errors import Cancelled, InputError, JobError
-from core.events import Done, EventHandler, Progress, ignore
+from core.events import Done, EventHandler, Log, Progress, ignore
 from core.models import ResolvedModel, resolve
 
 ENGINES = ("auto", "ctranslate2", "transformers")
 SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
+# When is a cue the prompt coming back rather than speech? Shares count letters and digits only (commas,
+# periods and hyphens are the prompt's separators). Measured on tiny.en's drafts of sample_data/:
+# - ECHO_SHARE: two or more keyword occurrences make up this share of the cue. "Mixtral 8x7B, Phi-2,
+#   Trelis." is 100 %, a "Trelis, Trelis, …" loop ~99 %; a real sentence carries other words ("compare
+#   Mixtral 8x7B and Llama 70B" is 19/35) and even a bare "Mixtral 8x7B and Llama 70B" is 86 %.
+# - ECHO_RUN terms in the prompt's order with only separators between them, making up ECHO_RUN_SHARE of the
+#   cue: the prompt echoed after a real start ("On MMLU, Mixtral 8x7B, Phi-2, Trelis.com." is 21/30), while
+#   a real list names its terms among other words ("we compare Mixtral 8x7B, Llama 70B, Phi-2 and Trelis
+#   models today": 23/51). A shorter run inside a sentence ("converts Phi-2, Trelis.com") goes unnoticed.
+ECHO_SHARE = 0.9
+ECHO_RUN = 3
+ECHO_RUN_SHARE = 0.5
+MIN_REDECODE_S = 0.5  # an echo shorter than this holds no speech worth decoding (Whisper hallucinates on it)
 
 
 @dataclass(frozen=True)
@@ -51,9 +69,12 @@ class BlockResult:
 
 
 class Engine(Protocol):
-    name: str
+    """Decodes one block; `prompt=False` leaves the keyword prompt out (to re-decode an echoed window)."""
 
-    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult: ...
+    name: str
+    options: TranscribeOptions
+
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue, prompt: bool = True) -> BlockResult: ...
 
 
 def pick_device(device: str = "auto") -> str:
@@ -67,6 +88,60 @@ def pick_device(device: str = "auto") -> str:
 def keyword_prompt(keywords: tuple[str, ...] | list[str]) -> str:
     """The keywords as one short, natural prompt Whisper conditions on."""
     return ", ".join(k.strip() for k in keywords if k.strip()) + "." if keywords else ""
+
+
+_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def is_prompt_echo(text: str, keywords: tuple[str, ...] | list[str]) -> bool:
+    """True when a cue is the keyword prompt repeated rather than speech: its text is the prompt; or keyword
+    terms make up nearly all of it (a list, a loop); or it holds a run of terms in the prompt's order, joined
+    only by separators, that makes up most of it (see ECHO_SHARE and ECHO_RUN for the measured lines)."""
+    terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+    if not terms or not text.strip():
+        return False
+    if _letters(text) == _letters(keyword_prompt(terms)):
+        return True
+    spans = _term_spans(text, terms)
+    if len(spans) < 2:
+        return False
+    size = len(_ALNUM.findall(text))
+
+    def share(found: list[tuple[int, int, int]]) -> float:
+        return sum(len(_ALNUM.findall(text[start:end])) for start, end, _ in found) / size
+
+    if share(spans) >= ECHO_SHARE:
+        return True
+    run_min = max(2, min(ECHO_RUN, len(terms)))
+    run = [spans[0]]
+    for span in spans[1:]:
+        joined = not _ALNUM.search(text[run[-1][1]:span[0]])
+        run = [*run, span] if joined and span[2] > run[-1][2] else [span]
+        if len(run) >= run_min and share(run) >= ECHO_RUN_SHARE:
+            return True
+    return False
+
+
+def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
+    """(start, end, index in `terms`) of each term in `text`, in order, never overlapping (longest wins).
+
+    Looser than keyword matching (core.vocabulary): an echo may run on into junk ("Trelis.com"), which
+    still shows the term was written; a space or hyphen inside a term matches either, as there."""
+    found = []
+    for index, term in enumerate(terms):
+        parts = [re.escape(part) for part in re.split(r"[\s\-\u2010\u2011]+", term) if part]
+        pattern = re.compile(r"(?<!\w)" + r"[\s\-\u2010\u2011]+".join(parts) + r"(?!\w)", re.IGNORECASE)
+        found += [(m.start(), m.end(), index) for m in pattern.finditer(text) if m.end() > m.start()]
+    found.sort(key=lambda span: (span[0], span[0] - span[1]))
+    chosen: list[tuple[int, int, int]] = []
+    for span in found:
+        if not chosen or span[0] >= chosen[-1][1]:
+            chosen.append(span)
+    return chosen
+
+
+def _letters(text: str) -> str:
+    return "".join(_ALNUM.findall(text)).casefold()
 
 
 def _check_options(model: ResolvedModel, options: TranscribeOptions) -> None:
@@ -98,12 +173,12 @@ class FasterWhisperEngine:
             str(model.ct2_dir), device=device, compute_type="int8" if device == "cpu" else "float16",
             cpu_threads=options.threads or (os.cpu_count() or 1), local_files_only=True)
 
-    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult:
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue, prompt: bool = True) -> BlockResult:
         opts = self.options
+        hotwords = keyword_prompt(opts.keywords) if prompt else ""
         segments, info = self.model.transcribe(
             samples, language=opts.language, task=opts.task, beam_size=opts.beam_size,
-            word_timestamps=opts.word_timestamps, hotwords=keyword_prompt(opts.keywords) or None,
-            condition_on_previous_text=True)
+            word_timestamps=opts.word_timestamps, hotwords=hotwords or None, condition_on_previous_text=True)
         result = BlockResult(language=info.language)
         for segment in segments:
             words = tuple(
@@ -141,7 +216,7 @@ class TransformersEngine:
             self.prompt_ids = self.processor.get_prompt_ids(keyword_prompt(options.keywords),
                                                             return_tensors="pt").to(self.device)
 
-    def run(self, samples: np.ndarray, offset_ms: int, on_cue) -> BlockResult:
+    def run(self, samples: np.ndarray, offset_ms: int, on_cue, prompt: bool = True) -> BlockResult:
         torch, opts = self.torch, self.options
         inputs = self.processor(samples, sampling_rate=audio_io.SAMPLE_RATE, return_tensors="pt",
                                 truncation=False, padding="longest", return_attention_mask=True)
@@ -154,7 +229,7 @@ class TransformersEngine:
                       return_token_timestamps=opts.word_timestamps, condition_on_prev_tokens=False)
         if self.multilingual:
             kwargs.update(task=opts.task, language=opts.language)
-        if self.prompt_ids is not None:
+        if prompt and self.prompt_ids is not None:
             kwargs["prompt_ids"] = self.prompt_ids
         with torch.inference_mode():
             output = self.model.generate(features, **kwargs)
@@ -226,31 +301,44 @@ def _has_faster_whisper() -> bool:
 
 def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
                cancel: threading.Event | None = None, block_s: float | None = None) -> Captions:
-    """Transcribe an audio file block by block; progress in seconds of audio done."""
+    """Transcribe an audio file block by block; progress in seconds of audio done.
+
+    Progress never counts audio the file does not hold: a file whose size cannot hold its header's length
+    is measured by its size, and one that decodes much shorter than its header ends at what decoded, with a
+    warning (a Log) naming both lengths.
+    """
     path = Path(path)
-    total = audio_io.duration_seconds(path)
+    info = audio_io.probe(path)
+    total = audio_io.duration_seconds(path, info)
+    suspect = audio_io.size_mismatch(info)
+    shown = suspect.actual_s if suspect else total  # what the progress bar counts towards
     block_s = float(block_s or getattr(engine, "options", TranscribeOptions()).block_s)
     if block_s < 35:
         raise InputError("block length must be at least 35 s (one Whisper window plus a margin)")
+    keywords = tuple(getattr(getattr(engine, "options", None), "keywords", ()) or ())
     cues: list[Cue] = []
     language = None
-    start_s = 0.0
-    on_event(Progress("transcribe", 0.0, total, "s", f"{engine.name} engine"))
+    start_s = decoded_s = 0.0
+    on_event(Progress("transcribe", 0.0, shown, "s", f"{engine.name} engine"))
+
+    def keep_going(_cue: Cue | None = None) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("transcription cancelled")
 
     def on_cue(cue: Cue) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("transcription cancelled")
-        on_event(Progress("transcribe", min(cue.end / 1000, total), total, "s"))
+        keep_going()
+        on_event(Progress("transcribe", min(cue.end / 1000, shown), shown, "s"))
 
     while start_s < total - 0.05:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("transcription cancelled")
+        keep_going()
         samples = audio_io.load_audio(path, start_s=start_s, duration_s=block_s)
         if samples.size == 0:
             break
         offset_ms = round(start_s * 1000)
         try:
             block = engine.run(samples, offset_ms, on_cue)
+            if keywords:
+                block = _without_echoes(engine, samples, offset_ms, block, keywords, keep_going, on_event)
         except (Cancelled, InputError):
             raise
         except Exception as err:  # engine internals: report one line, keep the traceback for -v
@@ -258,6 +346,7 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
             raise JobError(f"transcription failed ({type(err).__name__}: {first_line})") from err
         language = language or block.language
         block_end_s = start_s + samples.size / audio_io.SAMPLE_RATE
+        decoded_s = max(decoded_s, block_end_s)
         # the header duration can overstate what decodes: a short read is the last block too
         final = block_end_s >= total - 0.05 or samples.size < int(block_s * audio_io.SAMPLE_RATE) - 1600
         kept = block.cues if final else [c for c in block.cues if c.end / 1000 <= block_end_s - SEAM_MARGIN_S]
@@ -267,8 +356,49 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
         next_start = kept[-1].end / 1000 if kept else block_end_s - SEAM_MARGIN_S
         start_s = max(next_start, start_s + 1.0)  # always move forward
     captions = Captions(cues=cues, language=language, source=None)
-    on_event(Progress("transcribe", total, total, "s"))
+    if not info.duration_estimated and audio_io.looks_truncated(total, decoded_s):
+        on_event(Log(audio_io.LengthMismatch(path, total, decoded_s).message(), level="warning"))
+        on_event(Progress("transcribe", decoded_s, decoded_s, "s", "stopped where the audio ends"))
+    else:
+        on_event(Progress("transcribe", shown, shown, "s"))
     return captions
+
+
+def _without_echoes(engine: Engine, samples: np.ndarray, offset_ms: int, block: BlockResult,
+                    keywords: tuple[str, ...], on_cue, on_event: EventHandler) -> BlockResult:
+    """Decode each cue that echoes the keyword prompt again, without the prompt, over the cue's own span
+    (where the model placed the speech it did not write down); the new cues take its place. `on_cue` sees
+    the new cues (to cancel) but they make no progress events: the block's end was reported already."""
+    if not any(is_prompt_echo(cue.text, keywords) for cue in block.cues):
+        return block
+    rate = audio_io.SAMPLE_RATE
+    cues: list[Cue] = []
+    for cue in block.cues:
+        if not is_prompt_echo(cue.text, keywords):
+            cues.append(cue)
+            continue
+        first = max(0, (cue.start - offset_ms) * rate // 1000)
+        last = min(samples.size, (cue.end - offset_ms) * rate // 1000)
+        again: list[Cue] = []
+        if last - first >= MIN_REDECODE_S * rate:
+            span_ms = offset_ms + first * 1000 // rate
+            again = engine.run(samples[first:last], span_ms, on_cue, prompt=False).cues
+            again = [_within(c, cue.start, cue.end) for c in again
+                     if min(c.end, cue.end) > max(c.start, cue.start) and c.text.strip()]
+        said = " ".join(c.text for c in again) or "nothing"
+        on_event(Log(f"the cue at {format_timestamp(cue.start)} repeated the keyword prompt ({cue.text[:60]!r}); "
+                     f"decoded again without it: {said[:60]!r}"))
+        cues.extend(again)
+    return BlockResult(cues=cues, language=block.language)
+
+
+def _within(cue: Cue, start_ms: int, end_ms: int) -> Cue:
+    """The cue (and its words) clamped to [start_ms, end_ms]."""
+    def clamp(ms: int) -> int:
+        return min(max(ms, start_ms), end_ms)
+
+    words = tuple(Word(clamp(w.start), clamp(w.end), w.text, w.probability) for w in cue.words)
+    return Cue(clamp(cue.start), clamp(cue.end), cue.text, cue.id, words)
 
 
 def _clip(cues: list[Cue], limit_ms: int, floor_ms: int) -> list[Cue]:

@@ -246,3 +246,53 @@ def test_encode_to_makes_16k_mono_wav(media: dict[str, Path], tmp_path: Path) ->
     info = sf.info(out)
     assert (info.samplerate, info.channels) == (SR, 1)
     assert [p.name for p in tmp_path.iterdir()] == ["enc.wav"]
+
+
+# ---------------------------------------------------------------------------- a file cut short
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def test_truncated_mp3_is_told_from_its_size_without_decoding(tmp_path: Path) -> None:
+    """The first 3 KB of a 50 s MP3 keep the header (its Xing frame count says 50.2 s); size × bitrate says
+    0.75 s. A decode then confirms it."""
+    cut = tmp_path / "talk.mp3"
+    cut.write_bytes((SAMPLES / "validation.mp3").read_bytes()[:3000])
+    info = audio.probe(cut)
+    assert info.duration_s == pytest.approx(50.2, abs=0.1) and info.bitrate_bps == 32_000
+    assert audio.size_estimate_s(info) == pytest.approx(0.75)
+    found = audio.size_mismatch(info)
+    assert found is not None and found.estimated
+    assert found.message() == "talk.mp3 holds about 0.8 s but its header says 50.2 s (the file looks truncated)"
+    decoded = len(audio.load_audio(cut)) / SR
+    assert decoded < 1.0 and audio.looks_truncated(info.duration_s, decoded)
+
+
+def test_whole_files_are_not_called_truncated(media: dict[str, Path], tmp_path: Path) -> None:
+    """Every sample recording, a WAV, an MP3 with a cover picture (bytes the bitrate does not count), a VBR MP3
+    whose length ffmpeg estimates, and an Ogg (nominal bitrate) pass; so does a WAV cut short, whose header
+    length ffmpeg already takes from the size."""
+    covered = tmp_path / "cover.mp3"
+    _ffmpeg("-i", str(SAMPLES / "control.mp3"), "-i", str(media["png_as_mp3"]), "-map", "0", "-map", "1",
+            "-c:a", "copy", "-c:v", "png", "-disposition:v", "attached_pic", str(covered))
+    vbr = tmp_path / "vbr.mp3"
+    _ffmpeg("-i", str(SAMPLES / "control.mp3"), "-c:a", "libmp3lame", "-q:a", "2", "-write_xing", "0", str(vbr))
+    ogg = tmp_path / "speech.ogg"
+    _ffmpeg("-i", str(SAMPLES / "control.mp3"), str(ogg))
+    cut_wav = tmp_path / "cut.wav"
+    cut_wav.write_bytes(media["wav48_stereo"].read_bytes()[:100_000])
+    whole = [*sorted(SAMPLES.glob("*.mp3")), media["wav48_stereo"], media["mp3"], covered, vbr, ogg, cut_wav]
+    for path in whole:
+        info = audio.probe(path)
+        assert audio.size_mismatch(info) is None, (path, info)
+    assert audio.probe(vbr).duration_estimated
+    assert audio.size_estimate_s(audio.probe(ogg)) is None
+    assert audio.size_estimate_s(audio.probe(covered)) == pytest.approx(47.8, abs=1.5)
+
+
+def test_looks_truncated_needs_both_margins() -> None:
+    assert audio.looks_truncated(28.0, 1.2)
+    assert not audio.looks_truncated(10.0, 8.5)  # 15 % short but only 1.5 s: encoder padding, rounding
+    assert not audio.looks_truncated(3600.0, 3500.0)  # 100 s short but under 10 % of an hour
+    assert audio.looks_truncated(3600.0, 3200.0)

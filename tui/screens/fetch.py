@@ -33,6 +33,9 @@ class FetchScreen(WorkbenchScreen):
         Binding("escape", "cancel_or_back", "Cancel job", id="fetch.cancel"),
     ]
 
+    # the job's last warning (e.g. a truncated file): kept on the status line when the job ends, not replaced
+    _warning: str | None = None
+
     def compose_body(self) -> ComposeResult:
         with Vertical(id="fetch"):
             with Horizontal(classes="field"):
@@ -136,6 +139,7 @@ class FetchScreen(WorkbenchScreen):
         workspace, engines, model = self.workspace, self.wapp.engines, self._model()
         if self.start_job("transcribe", lambda on_event, cancel: draft(workspace, audio, engines, model, on_event,
                                                                         cancel)):
+            self._warning = None
             self._show_progress(None, f"transcribing {audio.name} with {model}…")
 
     @on(Input.Submitted, "#source")
@@ -147,6 +151,7 @@ class FetchScreen(WorkbenchScreen):
         workspace, engines, model = self.workspace, self.wapp.engines, self._model()
         if self.start_job("fetch", lambda on_event, cancel: import_and_draft(workspace, text, engines, model,
                                                                               on_event, cancel)):
+            self._warning = None
             self._show_progress(None, f"fetching {text}…")
 
     @on(Input.Submitted, "#model")
@@ -168,13 +173,18 @@ class FetchScreen(WorkbenchScreen):
         if isinstance(event, Progress):
             self._show_progress(*progress_text(event))
         elif isinstance(event, Log):
+            if event.level == "warning":
+                self._warning = event.message
             self.say(event.message, "warning" if event.level == "warning" else "information")
 
     def on_job_ended(self, message: JobEnded) -> None:
         if message.ok:
             path = Path(message.result)
             self._show_progress(1.0, f"done: {path.name}")
-            self.say(f"wrote {path.parent.name}/{path.name} — press Enter to open it in the editor")
+            if self._warning:  # the warning first: the rest may not fit the line
+                self.say(f"warning: {self._warning} — wrote {path.parent.name}/{path.name}", "warning")
+            else:
+                self.say(f"wrote {path.parent.name}/{path.name} — press Enter to open it in the editor")
             self.action_refresh(select=path.stem)
             self.query_one("#sources", DataTable).focus()
             self.query_one("#source", Input).value = ""
