@@ -602,16 +602,6 @@ def evaluation_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "evaluation"
 
 
-BASE_EVALUATION = Path("evaluations") / "base"
-
-
-def base_evaluation_dir(workspace_root: Path) -> Path:
-    """Where the evaluation of the workspace's own model (before or without any run) goes: `evaluations/base/`
-    in the workspace, beside `runs/`, never inside a run (list_runs would not see it, and a run's folder is
-    the run's). One folder: evaluating the base model again replaces the report."""
-    return Path(workspace_root) / BASE_EVALUATION
-
-
 def _scores_from(data: dict) -> TextScores:
     recall = KeywordRecall(tuple(KeywordScore(k["term"], int(k["reference"]), int(k["hypothesis"]), int(k["hits"]))
                                  for k in data["keywords"]["per_keyword"]))

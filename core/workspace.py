@@ -45,7 +45,7 @@ KEYWORDS = "keywords.txt"
 DEFAULT_MODEL = "tiny.en"
 TASKS = ("transcribe", "translate")
 DEFAULT_PATHS = {"audio": "audio", "captions": "captions", "dataset": "dataset", "runs": "runs",
-                 "clips": "clips", "keywords": KEYWORDS}
+                 "evaluations": "evaluations", "clips": "clips", "keywords": KEYWORDS}
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 KEYWORDS_HEADER = "# One keyword per line; optional known mis-hearings after '=': Trelis = Trellis\n"
 
@@ -162,6 +162,12 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.path("runs")
+
+    @property
+    def base_evaluation_dir(self) -> Path:
+        """The report of the workspace's own model, before or without any run: beside runs/, never in one (a run's
+        folder is the run's). Evaluating the base model again replaces it."""
+        return self.path("evaluations") / "base"
 
     @property
     def clips_dir(self) -> Path:

@@ -24,7 +24,6 @@ from core.evaluate import (
     FINE_TUNED,
     PROMPTED,
     Report,
-    base_evaluation_dir,
     compare,
     diff_words,
     evaluate,
@@ -304,7 +303,7 @@ async def test_base_model_is_evaluated_before_any_run(untrained: Workspace) -> N
         await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
         assert "evaluated base model tiny.en on heldout" in status(screen), status(screen)
         assert "report in evaluations/base/" in status(screen)
-        folder = base_evaluation_dir(untrained.root)
+        folder = untrained.base_evaluation_dir
         assert folder == untrained.root / "evaluations" / "base" and (folder / "report.json").is_file()
         assert list_runs(untrained.runs_dir) == []  # not mistaken for a run
         assert column(screen.query_one("#ev-overall", DataTable), 0) == [BASELINE, PROMPTED]

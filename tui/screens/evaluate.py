@@ -32,7 +32,6 @@ from core.evaluate import (
     Comparison,
     Report,
     WordMark,
-    base_evaluation_dir,
     compare,
     evaluate,
     evaluation_dir,
@@ -235,7 +234,7 @@ class EvaluateScreen(WorkbenchScreen):
 
     def report_dir(self, target: str) -> Path:
         """Where the report of a picker value lives (and where evaluating it writes)."""
-        return base_evaluation_dir(self.workspace.root) if target == BASE else evaluation_dir(Path(target))
+        return self.workspace.base_evaluation_dir if target == BASE else evaluation_dir(Path(target))
 
     def target_name(self, target: str) -> str:
         return f"base model {self.workspace.model}" if target == BASE else Path(target).name
