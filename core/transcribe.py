@@ -36,11 +36,11 @@ SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo
 # periods and hyphens are the prompt's separators). Measured on tiny.en's drafts of sample_data/:
 # - ECHO_SHARE: two or more keyword occurrences make up this share of the cue. "Mixtral 8x7B, Phi-2,
 #   Trelis." is 100 %, a "Trelis, Trelis, …" loop ~99 %; a real sentence carries other words ("compare
-#   Mixtral 8x7B and Llama 70B" is 19/35) and even a bare "Mixtral 8x7B and Llama 70B" is 86 %.
+#   Mixtral 8x7B and Llama 70B" is 19/29) and even a bare "Mixtral 8x7B and Llama 70B" is 86 %.
 # - ECHO_RUN terms in the prompt's order with only separators between them, making up ECHO_RUN_SHARE of the
 #   cue: the prompt echoed after a real start ("On MMLU, Mixtral 8x7B, Phi-2, Trelis.com." is 21/30), while
 #   a real list names its terms among other words ("we compare Mixtral 8x7B, Llama 70B, Phi-2 and Trelis
-#   models today": 23/51). A shorter run inside a sentence ("converts Phi-2, Trelis.com") goes unnoticed.
+#   models today": 23/52). A shorter run inside a sentence ("converts Phi-2, Trelis.com") goes unnoticed.
 ECHO_SHARE = 0.9
 ECHO_RUN = 3
 ECHO_RUN_SHARE = 0.5
@@ -385,11 +385,16 @@ def _without_echoes(engine: Engine, samples: np.ndarray, offset_ms: int, block: 
             again = engine.run(samples[first:last], span_ms, on_cue, prompt=False).cues
             again = [_within(c, cue.start, cue.end) for c in again
                      if min(c.end, cue.end) > max(c.start, cue.start) and c.text.strip()]
-        said = " ".join(c.text for c in again) or "nothing"
-        on_event(Log(f"the cue at {format_timestamp(cue.start)} repeated the keyword prompt ({cue.text[:60]!r}); "
-                     f"decoded again without it: {said[:60]!r}"))
+        said = _quote(" ".join(c.text for c in again)) if again else "nothing"
+        on_event(Log(f"the cue at {format_timestamp(cue.start)} repeated the keyword prompt ({_quote(cue.text)}); "
+                     f"decoded again without it: {said}"))
         cues.extend(again)
     return BlockResult(cues=cues, language=block.language)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return f'"{text}"' if len(text) <= limit else f'"{text[:limit].rstrip()}…"'
 
 
 def _within(cue: Cue, start_ms: int, end_ms: int) -> Cue:

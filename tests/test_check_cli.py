@@ -73,3 +73,26 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     result = check(*args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_truncated_audio_is_found_from_the_header_and_the_size(tmp_path):
+    """The first 3 KB of validation.mp3: the header still says 50.2 s, the bytes hold 0.75 s at 32 kb/s. check
+    reads no audio (fast for a 3-hour file): it says so and checks the cues against what the bytes hold."""
+    cut = tmp_path / "talk.mp3"
+    cut.write_bytes((ROOT / "sample_data" / "validation.mp3").read_bytes()[:3000])
+    warning = ("warning [truncated-audio]: talk.mp3 holds about 0.8 s but its header says 50.2 s "
+               "(the file looks truncated)")
+    result = check("sample_data/validation.vtt", "--audio", cut)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"sample_data/validation.vtt: {warning}" in lines
+    past = [line for line in lines if "error [past-audio]" in line]
+    assert len(past) == 8 and all(line.endswith("after the audio (00:00:00.750)") for line in past)
+    assert lines[-1] == "sample_data/validation.vtt: 8 cues, 8 errors, 1 warning"
+
+    within = tmp_path / "within.vtt"  # captions inside what is there: usable, but the user hears of it
+    within.write_text("WEBVTT\n\n00:00.000 --> 00:00.600\nIn this\n")
+    result = check(within, "--audio", cut)
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [f"{within}: {warning}",
+                                          f"{within}: 1 cues, 0 errors, 1 warning (usable for training)"]
