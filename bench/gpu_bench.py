@@ -193,7 +193,7 @@ def main() -> int:
     print(f"device: {card}", file=sys.stderr, flush=True)
 
     datasets = {"ours": (prepare("ours", (*TRAIN_PAIR, *PLAIN_PAIR, "--views")), (), 8),
-                "plain": (prepare("plain", TRAIN_PAIR), PLAIN_RECIPE, 3)}
+                "plain": (prepare("plain", (*TRAIN_PAIR, "--no-views")), PLAIN_RECIPE, 3)}
     figures = []
     for precision in precisions:
         for recipe, (dataset, extra, batch) in datasets.items():

@@ -6,8 +6,9 @@ built once into bench/work/ (git-ignored). Then, in the same run, median of --re
 
   decode (null)  ffmpeg → 16 kHz mono f32 → /dev/null
   decode (pipe)  the same into a pipe that Python reads and drops (what any consumer of a decode pays)
-  prepare        core.dataset.prepare() in this process (imports done before timing)
-  prepare CLI    `python -m core.cli prepare ...` once: interpreter start and imports included
+  prepare        core.dataset.prepare() in this process (imports done before timing), one packing per recording
+                 (`--no-views`: the rows are the audio once, so the ratio to a decode stays meaningful)
+  prepare CLI    `python -m core.cli prepare --no-views ...` once: interpreter start and imports included
 
 Wall times are medians of interleaved runs, with CPU seconds (process + ffmpeg) beside them: on a shared
 machine wall time swings with other load, CPU time much less.
@@ -44,7 +45,10 @@ from common import (
 
 from core import captions as caps
 from core.audio import SAMPLE_RATE, duration_seconds, load_audio
-from core.dataset import PrepareResult, Recording, features, prepare
+from core.dataset import PrepareOptions, PrepareResult, Recording, features, prepare
+
+# one packing per recording (`--no-views`): the throughput of cutting and writing rows, comparable across runs
+PACKED = PrepareOptions(views=False)
 
 SECTION = "## Prepare throughput"
 SAMPLE_AUDIO = SAMPLE_DATA / "train.mp3"
@@ -108,7 +112,7 @@ def _measure(jobs: dict[str, Callable[[], object]], repeat: int) -> dict[str, tu
 
 def _cli_run(recording: Recording, output: Path) -> ProcessStats:
     """One cold `whisper-tui prepare` in a fresh interpreter: what a user waits for, imports included."""
-    cmd = [sys.executable, "-m", "core.cli", "prepare", "--audio", str(recording.audio),
+    cmd = [sys.executable, "-m", "core.cli", "prepare", "--no-views", "--audio", str(recording.audio),
            "--captions", str(recording.captions), "-o", str(output)]
     stats = measure_process(cmd)
     if stats.returncode != 0:
@@ -133,7 +137,8 @@ def main() -> int:
     try:
         timings = _measure({"null": lambda: decode_to_null(recording.audio),
                             "pipe": lambda: decode_to_pipe(recording.audio),
-                            "prepare": lambda: results.append(prepare(recording, out / "dataset"))}, args.repeat)
+                            "prepare": lambda: results.append(prepare(recording, out / "dataset", options=PACKED))},
+                           args.repeat)
         cli = _cli_run(recording, out / "dataset")
     finally:
         shutil.rmtree(out, ignore_errors=True)

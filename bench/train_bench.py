@@ -87,7 +87,7 @@ class Recipe:
 RECIPES = (
     Recipe("ours (defaults)", (*TRAIN_PAIR, *PLAIN_PAIR, *VALIDATION, "--views"), (),
            "train + plain, views; " + _defaults()),
-    Recipe("plain LoRA", (*TRAIN_PAIR, *VALIDATION),
+    Recipe("plain LoRA", (*TRAIN_PAIR, *VALIDATION, "--no-views"),
            ("--lora-layers", "all", "--speeds", "1.0", "--batch-size", "3", "--lr", "1e-3", "--other-weight", "1",
             "--distill", "0", "--epochs", "20", "--eval-every", "4"),
            "train only, packed rows; LoRA on q/v of encoder + decoder, no speed copies, batch 3, lr 1e-3, "

@@ -246,8 +246,11 @@ def _prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-captions", type=Path, default=None, help="the validation recording's captions")
     p.add_argument("--holdout", type=float, default=0.15,
                    help="share of cues held out for validation when there is no --val-audio (default 0.15)")
-    p.add_argument("--views", action="store_true",
-                   help="more, varied training rows: one per cue plus packs of up to 10, 20 and 30 s")
+    from core.dataset import PrepareOptions
+
+    p.add_argument("--views", action=argparse.BooleanOptionalAction, default=PrepareOptions.views,
+                   help="varied training rows: each cue alone plus packs of up to 10, 20 and 30 s (the default, "
+                        "what train's defaults are measured on); --no-views packs each recording once")
     p.add_argument("-o", "--output", metavar="DATASET_DIR", type=Path, required=True)
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
                    help="also upload to this (private) Hub dataset repo; token from HF_TOKEN or `hf auth login`")
@@ -354,10 +357,12 @@ class TrainPrinter(EventPrinter):
         if isinstance(event, Metrics):
             v = event.values
             if event.kind == "eval":
-                recall = v.get("keyword_recall")
+                recall, drift = v.get("keyword_recall"), v.get("drift")
+                guard = "" if drift is None else f"  drift {drift:.1%}" + (
+                    "" if v.get("within_guard", 1.0) else " [yellow](over the guard: not chosen)[/yellow]")
                 self.console.print(
                     f"[bold]eval[/bold] step {event.step:>5}  loss {v.get('loss', 0):.3f}  WER {v.get('wer', 0):.1%}  "
-                    f"CER {v.get('cer', 0):.1%}  keyword recall {'n/a' if recall is None else f'{recall:.1%}'}",
+                    f"CER {v.get('cer', 0):.1%}  keyword recall {'n/a' if recall is None else f'{recall:.1%}'}{guard}",
                     highlight=False)
             else:
                 self.console.print(f"[dim]train step {event.step:>5}  epoch {event.epoch:5.2f}  "

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import replay
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
 from core.files import atomic_directory, atomic_write_text
@@ -233,9 +234,13 @@ def clean_generation_config(model, multilingual: bool) -> None:
 # ---------------------------------------------------------------------------- the trainer
 
 
-def _quality(recall: float | None, wer: float) -> float:
+def _quality(recall: float | None, wer: float, drift: float | None = None, guard: float | None = None) -> float:
     """Keyword recall first, WER second, as one number the Trainer can maximise: recall to 3 decimals
-    decides (steps of 1.0), WER (capped below 1) only breaks ties."""
+    decides (steps of 1.0), WER (capped below 1) only breaks ties. A checkpoint whose drift on the guard speech
+    is over the guard ranks below every one within it (the least drift first): it is chosen only when no
+    checkpoint is within the guard."""
+    if drift is not None and guard is not None and drift > guard + 1e-9:
+        return -1000.0 - min(drift, 9.99)
     return round((recall if recall is not None else 0.0) * 1000) - min(wer, 0.999)
 
 
@@ -247,8 +252,10 @@ def _make_trainer_class():
 
         def __init__(self, *args, eval_examples: list[Example], tokenizer, keywords, english: bool,
                      generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0,
-                     text_vocab: int | None = None, **kwargs) -> None:
+                     text_vocab: int | None = None, guard_examples: list[Example] = (), guard: float | None = None,
+                     **kwargs) -> None:
             super().__init__(*args, **kwargs)
+            self.guard_examples, self.guard = list(guard_examples), guard
             self.text_vocab = text_vocab
             self.other_weight = other_weight
             self.distill = distill
@@ -298,38 +305,69 @@ def _make_trainer_class():
             model = self.model
             was_training = model.training
             model.eval()
-            collate = self.data_collator
-            hypotheses: list[str] = []
             losses: list[float] = []
-            size = self.args.per_device_eval_batch_size
             with torch.inference_mode():
-                for first in range(0, len(self.eval_examples), size):
-                    batch = collate(self.eval_examples[first:first + size])
-                    batch = self._prepare_inputs(batch)
-                    batch.pop("keyword_mask", None)
-                    losses.append(float(model(**batch).loss))
-                    if not math.isfinite(losses[-1]):  # before this step's checkpoint is saved
-                        raise _Diverged(self.state.global_step, f"validation loss {losses[-1]}")
-                    inputs = {k: v for k, v in batch.items() if k != "labels"}
-                    tokens = model.generate(**inputs, **self.generate_kwargs)
-                    hypotheses += self.whisper_tokenizer.batch_decode(tokens, skip_special_tokens=True)
+                hypotheses = self._decode(self.eval_examples, losses)
+                guard_hypotheses = self._decode(self.guard_examples)
             if was_training:
                 model.train()
             references = [example.text for example in self.eval_examples]
-            scores = score_texts(references, [h.strip() for h in hypotheses], self.keywords, english=self.english)
+            scores = score_texts(references, hypotheses, self.keywords, english=self.english)
+            drift = None
+            if self.guard_examples:  # against the base model's own transcripts of the guard speech
+                drift = score_texts([e.text for e in self.guard_examples], guard_hypotheses, english=True).wer
             metrics = {
                 f"{metric_key_prefix}_loss": float(np.mean(losses)) if losses else 0.0,
                 f"{metric_key_prefix}_wer": scores.wer,
                 f"{metric_key_prefix}_cer": scores.cer,
-                f"{metric_key_prefix}_quality": _quality(scores.recall, scores.wer),
+                f"{metric_key_prefix}_quality": _quality(scores.recall, scores.wer, drift, self.guard),
             }
+            if drift is not None:
+                metrics[f"{metric_key_prefix}_drift"] = drift
+                metrics[f"{metric_key_prefix}_within_guard"] = float(drift <= self.guard + 1e-9)
             if scores.recall is not None:
                 metrics[f"{metric_key_prefix}_keyword_recall"] = scores.recall
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
 
+        def _decode(self, examples: list[Example], losses: list[float] | None = None) -> list[str]:
+            """Greedy transcripts of examples, batched; with `losses`, their teacher-forced loss too (a loss that
+            is not finite stops the run before this step's checkpoint is saved)."""
+            hypotheses: list[str] = []
+            size = self.args.per_device_eval_batch_size
+            for first in range(0, len(examples), size):
+                batch = self._prepare_inputs(self.data_collator(examples[first:first + size]))
+                batch.pop("keyword_mask", None)
+                if losses is not None:
+                    losses.append(float(self.model(**batch).loss))
+                    if not math.isfinite(losses[-1]):
+                        raise _Diverged(self.state.global_step, f"validation loss {losses[-1]}")
+                inputs = {k: v for k, v in batch.items() if k not in ("labels", "teacher_ids", "teacher_logp")}
+                tokens = self.model.generate(**inputs, **self.generate_kwargs)
+                hypotheses += [h.strip() for h in self.whisper_tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+            return hypotheses
+
     return WhisperTrainer
+
+
+def base_transcripts(model, encoder: Encoder, clips: Sequence[np.ndarray], generate_kwargs: dict,
+                     batch_size: int = 8) -> list[str]:
+    """What the model says for each clip (greedy, no timestamps). Called before the first update, when LoRA's B
+    matrices are still zero: this is the base model labelling the replay and guard speech."""
+    import torch
+
+    texts: list[str] = []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for first in range(0, len(clips), batch_size):
+            features = encoder.features(clips[first:first + batch_size]).to(encoder.device, model.dtype)
+            tokens = model.generate(input_features=features, **generate_kwargs)
+            texts += [t.strip() for t in encoder.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+    if was_training:
+        model.train()
+    return texts
 
 
 class _EventsCallback:
@@ -639,6 +677,19 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                  f"{len(rows['validation'])} validation rows; encoder {mode}"))
     train_examples = _examples(rows["train"], config.speeds, tokenizer, encoder, config.caches_encoder,
                                on_event, "encode", config.keywords)
+    guard_examples: list[Example] = []
+    if config.replay and replay.applies(resolved.multilingual, config.language):
+        speech = {role: replay.load(role) for role in replay.ROLES}
+        on_event(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
+                     "(replay and guard)"))
+        kwargs = _generate_kwargs(resolved, config)
+        labelled = {role: [(clip, text) for clip, text in zip(clips, base_transcripts(model, encoder, clips, kwargs),
+                                                                strict=True) if text]
+                    for role, clips in speech.items()}
+        train_examples += _examples(labelled["replay"], config.speeds, tokenizer, encoder, config.caches_encoder,
+                                    on_event, "encode-replay")
+        guard_examples = _examples(labelled["guard"], (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
+                                   "encode-guard")
     eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
     text_vocab = _first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
@@ -696,7 +747,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         generate_kwargs=_generate_kwargs(resolved, config),
         callbacks=[_callback(events), _callback(_DivergenceGuard()),
                    *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
-        other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab)
+        other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab,
+        guard_examples=guard_examples, guard=config.guard)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars

@@ -70,6 +70,11 @@ class TrainConfig:
                                    "loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
     distill: float = _setting(0.3, "--distill", "weight of a KL term that keeps non-keyword tokens close to the "
                                                 "base model")
+    replay: bool = _setting(True, "--replay", "mix in the bundled real speech (core/data/replay), labelled by the "
+                                              "base model, so ordinary speech keeps working (English models)")
+    guard: float = _setting(0.02, "--guard", "the most a checkpoint's transcripts of held-out real speech may differ "
+                                             "from the base model's (word error rate against them); a checkpoint "
+                                             "over it is never chosen")
     eval_every: int = _setting(0, "--eval-every", "steps between evaluations (0: each epoch)")
     save_total_limit: int = _setting(2, "--save-total-limit", "checkpoints kept (the best one is always kept)")
     warmup: float = _setting(0.1, "--warmup", "learning-rate warm-up: a share of the steps (< 1) or a step count")
@@ -102,6 +107,8 @@ class TrainConfig:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
             raise InputError("speed factors must lie between 0.5 and 2.0")
+        if self.guard < 0:
+            raise InputError("the guard (drift allowed on held-out real speech) must be ≥ 0")
         if self.save_total_limit < 1 or self.logging_steps < 1 or self.warmup < 0:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
 

@@ -988,7 +988,7 @@ def _plan_entries(stem: str, source_plan: SourcePlan, keywords: Sequence[Keyword
     return entries
 
 
-def plan_dataset(workspace: Workspace, views: bool = False) -> DatasetPlan:
+def plan_dataset(workspace: Workspace, views: bool | None = None) -> DatasetPlan:
     """Plan the workspace's dataset from its captions and roles, without reading any audio.
 
     A source whose captions cannot be used (unreadable, too few cues to hold some out, no audio file) is an
@@ -996,7 +996,8 @@ def plan_dataset(workspace: Workspace, views: bool = False) -> DatasetPlan:
     """
     from core.dataset import PrepareOptions, Recording, plan_training, plan_validation
 
-    options = PrepareOptions(views=views)
+    options = PrepareOptions() if views is None else PrepareOptions(views=views)
+    views = options.views
     entries: list[PlanEntry] = []
     errors: list[str] = []
     try:

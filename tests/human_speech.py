@@ -59,6 +59,7 @@ class Clip:
     path: Path
     text: str
     seconds: float
+    speaker: str = ""
 
 
 def _plain_english(text: str) -> bool:
@@ -137,18 +138,58 @@ def build_human_control(out_dir: Path, max_clips: int = 40, target_s: float = 18
     samples = {c.path: audio_io.load_audio(c.path) for c in librivox}
     librivox_s = sum(len(s) for s in samples.values()) / audio_io.SAMPLE_RATE
     prompts = pick(asterisk_clips(), target_s - librivox_s - GAP_S * len(librivox), max_clips - len(librivox))
-    samples.update({c.path: audio_io.load_audio(c.path) for c in prompts})
+    return write_set(prompts + librivox, out_dir, "human_control", samples)
+
+
+def write_set(clips: list[Clip], out_dir: Path, name: str,
+              samples: dict[Path, np.ndarray] | None = None) -> tuple[Path, Path]:
+    """The clips joined with GAP_S of silence into `name.wav` (16 kHz mono) with one cue per clip in `name.vtt`."""
+    samples = dict(samples or {})
+    samples.update({c.path: audio_io.load_audio(c.path) for c in clips if c.path not in samples})
     gap = np.zeros(round(GAP_S * audio_io.SAMPLE_RATE), dtype=np.float32)
     pieces, cues, position = [], [], 0
-    for clip in prompts + librivox:
+    for clip in clips:
         start = position + len(gap) if pieces else 0
         pieces += [gap, samples[clip.path]] if pieces else [samples[clip.path]]
         position = start + len(samples[clip.path])
         cues.append(Cue(_ms(start), _ms(position), clip.text, id=clip.path.stem))
     out_dir = Path(out_dir)
-    wav = audio_io.write_wav(out_dir / "human_control.wav", np.concatenate(pieces))
-    vtt = write_captions(Captions(cues=cues, language="en"), out_dir / "human_control.vtt")
+    wav = audio_io.write_wav(out_dir / f"{name}.wav", np.concatenate(pieces))
+    vtt = write_captions(Captions(cues=cues, language="en"), out_dir / f"{name}.vtt")
     return wav, vtt
+
+
+# ---------------------------------------------------------------------------- the quality protocol's three sets
+
+
+def fotaq_clips(out_dir: Path) -> list[Clip]:
+    """Flight of the Amazon Queen's acted lines that pass the same plain-English filter, with their speakers, by
+    file name (tests/fotaq.py); MissingSpeechData when the game was not fetched (`setup_test_data.py --bench`)."""
+    from tests import fotaq
+
+    queen = test_data.fotaq_file()
+    if queen is None:
+        raise MissingSpeechData(f"{test_data.FOTAQ_PACKAGE} not fetched: python tests/setup_test_data.py --bench")
+    clips = [Clip(c.path, c.text, c.seconds, c.speaker) for c in fotaq.extract(queen, Path(out_dir) / "fotaq-clips")
+             if c.speaker not in fotaq.NONVERBAL and _plain_english(c.text) and c.seconds <= MAX_CLIP_S]
+    return sorted(clips, key=lambda c: c.path.name)
+
+
+def real_speech_sets(out_dir: Path, target_s: float = 180.0) -> dict[str, tuple[Path, Path]]:
+    """The protocol's real human speech, as (wav, vtt) per set (bench/quality.py):
+    tuning — `real-joe`: Joe King, the game's hero (recipes are compared on him);
+    test — `real-cast`: every other character of the game, `real-asterisk`: the Asterisk prompts (one woman),
+    `real-librivox`: the five LibriVox sentences (one man reading Austen; only 71 words).
+    Speakers never cross between tuning and test; none of these is ever trained on."""
+    out_dir = Path(out_dir)
+    game = fotaq_clips(out_dir)
+    joe = [c for c in game if c.speaker == "JOE"]
+    cast = [c for c in game if c.speaker != "JOE"]
+    sets = {"real-joe": pick(joe, target_s, 200), "real-cast": pick(cast, target_s, 200),
+            "real-asterisk": pick(asterisk_clips(), target_s, 60), "real-librivox": librivox_clips()}
+    if not sets["real-asterisk"]:
+        raise MissingSpeechData("the Asterisk prompts are not installed: python tests/setup_test_data.py")
+    return {name: write_set(clips, out_dir, name) for name, clips in sets.items()}
 
 
 def _ms(samples: int) -> int:

@@ -39,6 +39,11 @@ ASTERISK_SOUNDS = ("usr/share/asterisk/sounds/en", "usr/share/asterisk/sounds/en
 ASTERISK_TEXT = "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
 LIBRIVOX = "usr/share/pocketsphinx/test/data/librivox"
 
+# the quality protocol's third real-speech source (bench/quality.py, `--bench`): fetched, never installed, since
+# installing the package would pull in scummvm
+FOTAQ_PACKAGE = "flight-of-the-amazon-queen"
+FOTAQ = "usr/share/scummvm/flight-of-the-amazon-queen/queen.1c"
+
 PYPI_SDIST = ("https://files.pythonhosted.org/packages/61/e7/13e0e787ff467218de880310d79cba14424f13b87171ac44af0bde1e428c/"
               "pocketsphinx-5.1.1.tar.gz")
 PYPI_SHA256 = "675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355"
@@ -88,6 +93,24 @@ PACKAGES: dict[str, Callable[[], Path | None]] = {
     "asterisk-core-sounds-en-g722": asterisk_sounds,
     "pocketsphinx-testdata": librivox_dir,
 }
+
+
+def fotaq_file() -> Path | None:
+    """queen.1c of Flight of the Amazon Queen (tests/fotaq.py reads its speech and subtitles)."""
+    return next((root / FOTAQ for root in _roots() if (root / FOTAQ).is_file()), None)
+
+
+def fetch_fotaq() -> bool:
+    """The bench's extra real speech: `apt-get download` + unpack (root refreshes stale package lists once)."""
+    if fotaq_file() is not None:
+        return True
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        say(f"{FOTAQ_PACKAGE}: needs apt-get and dpkg-deb (Debian/Ubuntu)")
+        return False
+    if not apt_download([FOTAQ_PACKAGE]) and os.geteuid() == 0:
+        _run(["apt-get", "update", "-qq", "-o", "DPkg::Lock::Timeout=300"])
+        apt_download([FOTAQ_PACKAGE])
+    return fotaq_file() is not None
 
 
 def missing() -> list[str]:
@@ -209,8 +232,12 @@ def _found() -> str:
     return ", ".join(f"{name} {path}" for name, path in places.items() if path is not None)
 
 
-def main() -> int:
-    """Fetch what is missing; exit 1 only when not even the LibriVox sentences could be had."""
+def main(argv: list[str] | None = None) -> int:
+    """Fetch what is missing; exit 1 only when not even the LibriVox sentences could be had (or, with --bench,
+    the quality protocol's Flight of the Amazon Queen recordings)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--bench" in argv and not fetch_fotaq():
+        return 1
     need = missing()
     if not need:
         say(f"real speech present ({_found()})")

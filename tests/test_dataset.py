@@ -23,7 +23,10 @@ TOLERANCE = 1.5 / 32767  # 16-bit storage: half a step of rounding, plus a littl
 
 
 def _prepare(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "core.cli", "prepare", *map(str, args)]
+    """`whisper-tui prepare ARGS`, packing each recording once unless ARGS say `--views` (these tests count rows by
+    cue; the default, views, has its own test)."""
+    views = [] if "--views" in map(str, args) else ["--no-views"]
+    cmd = [sys.executable, "-m", "core.cli", "prepare", *views, *map(str, args)]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
 
@@ -125,6 +128,18 @@ def test_our_layout_is_what_save_to_disk_writes(held_out: Path, tmp_path: Path) 
             {k: v for k, v in expected.items() if k != "_fingerprint"}
         assert (ours / "dataset_info.json").read_text() == (theirs / "dataset_info.json").read_text()
     assert (held_out / "dataset_dict.json").read_text() == (tmp_path / "copy" / "dataset_dict.json").read_text()
+
+
+def test_views_are_the_default(samples: Path, tmp_path: Path) -> None:
+    """No flags: every cue is a row of its own, plus packs (what train's defaults are measured on)."""
+    result = subprocess.run([sys.executable, "-m", "core.cli", "prepare", "--audio", str(samples / "train.mp3"),
+                             "--captions", str(samples / "train.vtt"), "-o", str(tmp_path / "dataset")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    texts = _load(tmp_path / "dataset")["train"]["text"]
+    held = set(_load(tmp_path / "dataset")["validation"]["text"])
+    cues = [c.text for c in read(samples / "train.vtt").cues if c.text not in " ".join(held)]
+    assert set(cues) <= set(texts) and len(texts) > 2 * len(cues)
 
 
 def test_separate_validation_files_and_views(samples: Path, tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_prepare_pushes_the_dataset(hub: LocalHub, tmp_path: Path) -> None:
 
     out = tmp_path / "dataset"
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions",
+        [sys.executable, "-m", "core.cli", "prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"), "--captions",
          str(SAMPLES / "train.vtt"), "--holdout", "0.05", "-o", str(out), "--push-to-hub", "someone/whisper-data"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **hub.env(TOKEN)})
     assert result.returncode == 0, result.stderr[-2000:]

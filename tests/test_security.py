@@ -198,13 +198,15 @@ def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, 
     ws = tmp_path / "ws"
     dataset = ws / "dataset"
     # prepare + push while offline: the dataset is written, the push is one line
-    prepared = cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
+    prepared = cli("prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"),
+                   "--captions", str(SAMPLES / "train.vtt"),
                    "--holdout", "0.05", "-o", str(dataset), "--push-to-hub", "someone/private-data")
     assert prepared.returncode == 1 and (dataset / "dataset_dict.json").is_file(), prepared.stderr
     assert prepared.stderr.strip().splitlines()[-1] == (
         "whisper-tui: error: cannot push to the Hub (someone/private-data): offline mode is on (HF_HUB_OFFLINE)")
     # ...and online, to a Hub that refuses the token and echoes it back
-    pushed = cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
+    pushed = cli("prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"),
+                   "--captions", str(SAMPLES / "train.vtt"),
                  "--holdout", "0.05", "-o", str(ws / "dataset-pushed"), "--push-to-hub", "someone/private-data",
                  env=online)
     assert pushed.returncode == 1, pushed.stderr[-2000:]
@@ -234,7 +236,8 @@ def test_the_hub_token_is_never_printed_logged_or_written(tmp_path: Path, tiny, 
     # below reads every uploaded byte too)
     with running_hub(tmp_path / "accepting-hub", token=token) as accepting:
         accepted = {**os.environ, **accepting.env(token)}
-        assert cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
+        assert cli("prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"),
+                   "--captions", str(SAMPLES / "train.vtt"),
                    "--holdout", "0.05", "-o", str(ws / "dataset-accepted"), "--push-to-hub", "someone/private-data",
                    env=accepted).returncode == 0, outputs[-1][-2000:]
         assert cli(str(run_dir), code=push_model, env=accepted).returncode == 0, outputs[-1][-2000:]

@@ -22,7 +22,7 @@ SHORT = ["--max-steps", "12", "--eval-every", "4", "--speeds", "1.0", "--batch-s
 def small_dataset(tmp_path_factory, tiny) -> Path:
     """Packed ≤ 30 s rows of the sample (a handful), with a held-out validation cue or two."""
     out = tmp_path_factory.mktemp("small") / "dataset"
-    subprocess.run([sys.executable, "-m", "core.cli", "prepare", "--audio", str(SAMPLES / "train.mp3"),
+    subprocess.run([sys.executable, "-m", "core.cli", "prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"),
                     "--captions", str(SAMPLES / "train.vtt"), "-o", str(out)], cwd=ROOT, check=True,
                    capture_output=True)
     return out

@@ -18,7 +18,7 @@ from textual.widgets import Input
 
 from core import train_config
 from core.cli import build_parser
-from core.dataset import Recording, prepare
+from core.dataset import PrepareOptions, Recording, prepare
 from core.train_config import TrainConfig, from_args, from_json, load, run_config, setting_names, to_json
 from core.train_process import TrainProcess, read_metrics
 from core.vocabulary import load_keywords
@@ -41,7 +41,7 @@ def everything_changed(dataset: Path, output: Path, model: str = "base") -> Trai
         dataset=dataset, output=output, model=model, keywords=tuple(load_keywords(SAMPLES / "keywords.txt")),
         epochs=3.0, learning_rate=5e-4, batch_size=2, lora_r=8, lora_alpha=16, lora_dropout=0.1,
         target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05),
-        other_weight=0.9, distill=0.2, eval_every=2, save_total_limit=3, warmup=1.0, seed=1, language="en",
+        other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3, warmup=1.0, seed=1, language="en",
         task="translate", resume=True, max_steps=6, device="cpu", precision="fp32", gradient_checkpointing=True,
         logging_steps=1)
     defaults = train_config.defaults()
@@ -131,7 +131,7 @@ def test_the_form_reads_through_the_schema() -> None:
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = sample_workspace(tmp_path_factory.mktemp("ds-home")).root
     return prepare([Recording(root / "audio" / "train.mp3", root / "captions" / "train.vtt")],
-                   tmp_path_factory.mktemp("ds") / "dataset").path
+                   tmp_path_factory.mktemp("ds") / "dataset", options=PrepareOptions(views=False)).path
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ TINY_RUN = ["--speeds", "1.0", "--batch-size", "2", "--device", "cpu"]
 def small_dataset(tmp_path_factory, tiny) -> Path:
     """Four packed training rows and ONE validation row: each evaluation (greedy decoding) costs a third."""
     out = tmp_path_factory.mktemp("faults") / "dataset"
-    subprocess.run([sys.executable, "-m", "core.cli", "prepare", "--audio", str(SAMPLES / "train.mp3"),
+    subprocess.run([sys.executable, "-m", "core.cli", "prepare", "--no-views", "--audio", str(SAMPLES / "train.mp3"),
                     "--captions", str(SAMPLES / "train.vtt"), "--holdout", "0.05", "-o", str(out)], cwd=ROOT,
                    check=True, capture_output=True)
     return out

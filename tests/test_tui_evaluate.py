@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from core import captions as caps
-from core.dataset import Recording, prepare
+from core.dataset import PrepareOptions, Recording, prepare
 from core.errors import InputError, JobError
 from core.evaluate import (
     BASELINE,
@@ -65,7 +65,8 @@ def heldout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:
     """A real run folder (merged/, adapter/, report.json) from two LoRA steps on the sample recording."""
     work = tmp_path_factory.mktemp("run")
-    prepare(Recording(SAMPLES / "train.mp3", SAMPLES / "train.vtt"), work / "dataset")
+    prepare(Recording(SAMPLES / "train.mp3", SAMPLES / "train.vtt"), work / "dataset",
+            options=PrepareOptions(views=False))
     config = TrainConfig(dataset=work / "dataset", output=work / "run", keywords=tuple(load_keywords(
         SAMPLES / "keywords.txt")), max_steps=2, eval_every=2, speeds=(1.0,), batch_size=2, logging_steps=1)
     assert train(config).merged is not None

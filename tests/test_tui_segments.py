@@ -11,7 +11,7 @@ from datasets import load_from_disk
 from textual.pilot import Pilot
 
 from core import captions as caps
-from core.dataset import Recording, plan
+from core.dataset import PrepareOptions, Recording, plan
 from core.errors import Cancelled, InputError
 from core.segments import MAX_MS
 from core.workspace import (
@@ -61,9 +61,9 @@ def minutes(plan: DatasetPlan, split: str) -> str:
 
 
 def test_plan_matches_core_dataset_plan(sample: Workspace) -> None:
-    planned = plan_dataset(sample)
+    planned = plan_dataset(sample, views=False)
     recording = Recording(sample.audio_dir / "train.mp3", sample.captions_dir / "train.vtt")
-    expected = plan([recording])[0].rows
+    expected = plan([recording], options=PrepareOptions(views=False))[0].rows
     assert [(r.split, r.segment.start_ms, r.segment.end_ms) for r in expected] == \
         [(r.split, r.start_ms, r.end_ms) for r in planned.rows()]
     assert planned.errors == ()
@@ -80,7 +80,8 @@ def test_plan_matches_core_dataset_plan(sample: Workspace) -> None:
 
 
 def test_views_give_more_rows_of_whole_cues(sample: Workspace) -> None:
-    packed, views = plan_dataset(sample), plan_dataset(sample, views=True)
+    packed, views = plan_dataset(sample, views=False), plan_dataset(sample)
+    assert views.views and views.rows() == plan_dataset(sample, views=True).rows()  # views are the default
     assert views.totals("train")[0] > packed.totals("train")[0]
     assert views.rows("validation") == packed.rows("validation")  # validation is never augmented
     assert_whole_cues(sample, views.rows())
@@ -89,10 +90,10 @@ def test_views_give_more_rows_of_whole_cues(sample: Workspace) -> None:
 def test_roles_move_rows_and_persist(sample: Workspace) -> None:
     with_plain_captions(sample)
     sample.set_role("plain", "validation")
-    planned = plan_dataset(sample)
+    planned = plan_dataset(sample, views=False)  # each cue in one row, so the rows can be counted by cue
     assert {r.stem for r in planned.rows("validation")} == {"plain"}
     assert {r.stem for r in planned.rows("train")} == {"train"}
-    assert len(planned.rows("train")) == len(plan_dataset(sample).rows("train"))
+    assert len(planned.rows("train")) == len(plan_dataset(sample, views=False).rows("train"))
     assert sorted(i for r in planned.rows("train") for i in r.cues) == list(range(len(cues_of(sample, "train"))))
     assert planned.validation is not None and planned.validation.audio.stem == "plain"
     sample.set_role("train", "skip")
@@ -129,7 +130,7 @@ def test_problems_are_entries_and_block_nothing_else(sample: Workspace) -> None:
 def test_build_writes_the_planned_rows_and_a_cancel_keeps_the_old_dataset(sample: Workspace) -> None:
     with_plain_captions(sample)
     sample.set_role("plain", "validation")
-    planned = plan_dataset(sample)
+    planned = plan_dataset(sample, views=False)
     assert built_dataset(sample, planned) is None
     result = build_dataset(sample, planned)
     assert result.path == sample.dataset_dir
@@ -181,13 +182,18 @@ async def test_pressing_3_shows_the_segments_and_totals(sample: Workspace) -> No
     app = WhisperTuiApp(sample)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_segments(pilot)
-        expected = plan_dataset(sample)
+        with_views = plan_dataset(sample)  # what `whisper-tui prepare` makes by default
+        assert with_views.views and screen.table.entries == with_views.entries
+        assert "views on" in totals_line(screen)
+        assert screen.table.current == with_views.rows()[0]  # the cursor starts on the first row
+        train_rows, validation_rows = len(with_views.rows("train")), len(with_views.rows("validation"))
+        assert f"{train_rows} training and {validation_rows} validation rows" in status(screen)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "views off" in totals_line(screen))
+        expected = plan_dataset(sample, views=False)
         assert screen.table.entries == expected.entries
         assert minutes(expected, "train") in totals_line(screen)
         assert minutes(expected, "validation") in totals_line(screen)
-        assert "views off" in totals_line(screen)
-        assert screen.table.current == expected.rows()[0]  # the cursor starts on the first row
-        assert "5 training and 3 validation rows" in status(screen)
         assert "not built yet" in screen.query_one("#segment-dataset", TextLine).text.plain
         assert_whole_cues(sample, [e for e in screen.table.entries if e.kind == "row"])
 
@@ -198,7 +204,6 @@ async def test_pressing_3_shows_the_segments_and_totals(sample: Workspace) -> No
 
         await pilot.press("v")
         await wait_for(pilot, lambda: "views on" in totals_line(screen))
-        with_views = plan_dataset(sample, views=True)
         assert screen.table.entries == with_views.entries
         assert len(with_views.rows()) > len(expected.rows())
         assert minutes(with_views, "train") in totals_line(screen)

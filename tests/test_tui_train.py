@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from core.dataset import Recording, prepare
+from core.dataset import PrepareOptions, Recording, prepare
 from core.train import TrainConfig
 from core.train_process import running_pid
 from core.workspace import Workspace, sample_workspace
@@ -30,7 +30,7 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample's packed ≤ 30 s rows (train.mp3 only, no views): a handful, so a run is a couple of steps."""
     workspace_root = sample_workspace(tmp_path_factory.mktemp("ds-home")).root
     return prepare([Recording(workspace_root / "audio" / "train.mp3", workspace_root / "captions" / "train.vtt")],
-                   tmp_path_factory.mktemp("ds") / "dataset").path
+                   tmp_path_factory.mktemp("ds") / "dataset", options=PrepareOptions(views=False)).path
 
 
 async def open_train(pilot: Pilot) -> TrainScreen:

@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
 from core.captions import format_timestamp
+from core.dataset import PrepareOptions
 from core.errors import WhisperTuiError
 from core.events import Log, Progress
 from core.segments import MAX_MS
@@ -169,7 +170,7 @@ class SegmentsScreen(WorkbenchScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.views = False
+        self.views = PrepareOptions().views  # the same rows `whisper-tui prepare` makes by default
         self.plan: DatasetPlan | None = None
         self._placed: int | None = None  # where `replan` put the cursor: that move is not the user's
         self._player: subprocess.Popen | None = None

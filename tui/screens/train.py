@@ -35,9 +35,10 @@ FIELDS: tuple[tuple[str, str, int], ...] = (
     ("lora_r", "Rank", 5), ("lora_alpha", "Alpha", 5), ("target_modules", "Targets", 22),
 )
 # narrow enough for 100 columns beside the plots (DataTable pads each cell by one on both sides)
-COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("WER", 6), ("CER", 6),
+COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("WER", 6), ("drift", 6),
            ("recall", 6), ("best", 4))
 BEST_MARK = "★"
+OVER_GUARD = "✗"  # drifted more than the guard allows on held-out real speech: never chosen
 
 
 def parse_form(values: dict[str, str], base: TrainConfig) -> TrainConfig:
@@ -100,7 +101,7 @@ class TrainScreen(WorkbenchScreen):
         self._stop_requested = None
         self._losses: list[float] = []
         self._recalls: list[float] = []
-        self._best: tuple[float, str] | None = None  # (quality, row key)
+        self._best: tuple[float, str, str] | None = None  # (quality, row key, its own mark)
         self._rows = 0
 
     def compose_body(self) -> ComposeResult:
@@ -186,17 +187,19 @@ class TrainScreen(WorkbenchScreen):
         key = f"r{self._rows}"
         if metrics.kind == "eval":
             recall = v.get("keyword_recall")
+            over = not v.get("within_guard", 1.0)
             cells = [str(metrics.step), f"{metrics.epoch:.2f}", "", "", _fmt(v.get("loss"), ".3f"),
-                     _fmt(v.get("wer"), ".1%"), _fmt(v.get("cer"), ".1%"), _fmt(recall, ".0%"), ""]
+                     _fmt(v.get("wer"), ".1%"), _fmt(v.get("drift"), ".1%"), _fmt(recall, ".0%"),
+                     OVER_GUARD if over else ""]
             table.add_row(*(Text(c, style="bold") for c in cells), key=key)
             if recall is not None:
                 self._recalls.append(recall)
                 self.query_one("#recall-plot", Sparkline).data = list(self._recalls)
             quality = v.get("quality")
             if quality is not None and (self._best is None or quality > self._best[0]):
-                if self._best is not None:
-                    table.update_cell(self._best[1], "best", "")
-                self._best = (quality, key)
+                if self._best is not None:  # the old best gets its own mark back
+                    table.update_cell(self._best[1], "best", Text(self._best[2], style="bold"))
+                self._best = (quality, key, cells[-1])
                 table.update_cell(key, "best", Text(BEST_MARK, style="bold yellow"))
                 recall_text = _fmt(recall, ".0%") or "n/a"
                 self.query_one("#train-best", TextLine).set(

@@ -1,0 +1,345 @@
+"""The quality protocol: training recipes are compared on the TUNING sets only; the defaults are scored on the TEST
+sets once per change; every figure comes from several seeds (mean and worst). `make bench-quality` runs it and
+regenerates the "Quality protocol" section of bench/RESULTS.md from the runs.
+
+Every run takes the user's path with one recording and nothing else: `whisper-tui prepare --audio
+sample_data/train.mp3 --captions sample_data/train.vtt -o DS`, then `whisper-tui train --dataset DS --keywords
+sample_data/keywords.txt -o RUN --seed S`, plus a recipe's own flags (none for the defaults). train.mp3 is two
+espeak-ng voices; no evaluation voice below is heard in training.
+
+Sets (sample_data/README.md; the real speech is built from Debian packages by tests/human_speech.py):
+  tuning  espeak-klatt (validation.mp3), flite-slt, plain English read by those two, real-joe (the hero of
+          Flight of the Amazon Queen)
+  test    neural (Piper's "joe", a neural voice), espeak (en-029 + en-gb-scotland), flite (awb, rms, kal16),
+          plain English read by test voices, real-cast (every other character of the game), real-asterisk
+          (one woman), real-librivox (one man, 71 words); and test/neural re-transcribed whole (long form,
+          timestamps on) by the fine-tuned model, scored like the per-cue figure
+
+Runs and scores are kept in bench/work/quality/ (a run is redone only when its folder is deleted or --fresh is
+given), so the table is regenerated from real runs and a new recipe costs only its own runs.
+
+    python bench/quality.py                       # defaults on tuning + test, the other recipes on tuning
+    python bench/quality.py --recipes defaults --part test --seeds 0,1,2
+    python bench/quality.py --write-only          # rewrite the RESULTS section from the kept runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import RESULTS, ROOT, SAMPLE_DATA, WORK, cli_command, load_average, machine_summary, versions, write_section
+
+QUALITY = WORK / "quality"
+KEYWORDS = SAMPLE_DATA / "keywords.txt"
+TRAIN_AUDIO, TRAIN_CAPTIONS = SAMPLE_DATA / "train.mp3", SAMPLE_DATA / "train.vtt"
+SECTION = "## Quality protocol (issue 12)"
+SEEDS = (0, 1, 2)
+MODEL = "tiny.en"
+
+SYNTHETIC = {
+    "tuning": {"espeak-klatt": "validation", "flite-slt": "tuning/flite", "plain": "tuning/plain"},
+    "test": {"neural": "test/neural", "espeak": "test/espeak", "flite": "test/flite", "plain": "test/plain"},
+}
+REAL = {"tuning": ("real-joe",), "test": ("real-cast", "real-asterisk", "real-librivox")}
+LONGFORM = "neural"  # the held-out recording re-transcribed whole
+KEYWORD_SETS = {"espeak-klatt", "flite-slt", "neural", "espeak", "flite"}
+# acceptance (issue 12), test part: recall ≥ bar (mean) and ≥ worst bar (worst seed); WER within +1 / +2 points
+RECALL_BARS = {"neural": (0.90, 0.80), "espeak": (0.70, 0.60), "flite": (0.70, 0.60)}
+WER_BARS = (0.010, 0.020)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Flags beyond the user's defaults, and why the recipe is here."""
+
+    name: str
+    note: str
+    prepare: tuple[str, ...] = ()
+    train: tuple[str, ...] = ()
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("defaults", "the defaults: `prepare` + `train` with no flags"),
+)}
+
+
+# ---------------------------------------------------------------------------- the sets
+
+
+def sets(part: str) -> dict[str, tuple[Path, Path]]:
+    """(audio, captions) of each set of a part; the real speech is built once into bench/work/quality/sets."""
+    from tests.human_speech import real_speech_sets
+
+    out = {name: (SAMPLE_DATA / f"{stem}.mp3", SAMPLE_DATA / f"{stem}.vtt") for name, stem in SYNTHETIC[part].items()}
+    folder = QUALITY / "sets"
+    if not all((folder / f"{name}.vtt").is_file() for names in REAL.values() for name in names):
+        real_speech_sets(folder)
+    out.update({name: (folder / f"{name}.wav", folder / f"{name}.vtt") for name in REAL[part]})
+    return out
+
+
+def score_model(model: str, part: str) -> dict[str, dict]:
+    """Per set: WER, recall and the counts behind them, decoding each reference cue's clip greedily."""
+    from core.evaluate import evaluate
+    from core.vocabulary import load_keywords
+
+    named = sets(part)
+    names = list(named)
+    report = evaluate(model, *named[names[0]], load_keywords(KEYWORDS), baseline=model,
+                      controls=[named[n] for n in names[1:]], prompted=False, mode="cues")
+    results = report.variants[0].results
+    return {name: _scores(r.scores) for name, r in zip(names, results, strict=True)}
+
+
+def score_longform(model: str) -> dict:
+    """The held-out recording transcribed whole (timestamps on), scored like the per-cue figure, and whether its
+    cues are in order and inside the audio."""
+    from core.audio import duration_seconds
+    from core.evaluate import evaluate
+    from core.vocabulary import load_keywords
+
+    audio, captions = sets("test")[LONGFORM]
+    report = evaluate(model, audio, captions, load_keywords(KEYWORDS), baseline=model, prompted=False,
+                      mode="longform", engine="transformers")
+    result = report.variants[0].results[0]
+    cues = result.hypothesis.cues
+    end_ms = duration_seconds(audio) * 1000
+    ordered = all(a.start <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    inside = all(0 <= c.start < c.end <= end_ms + 1 for c in cues)
+    return {**_scores(result.scores), "cues": len(cues), "monotonic": ordered, "inside_audio": inside}
+
+
+def _scores(scores) -> dict:
+    return {"wer": scores.wer, "recall": scores.recall, "words": scores.reference_words,
+            "errors": scores.substitutions + scores.deletions + scores.insertions,
+            "keyword_hits": scores.keywords.hits, "keyword_refs": scores.keywords.reference}
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def base_scores(parts: list[str]) -> dict:
+    """The base model on every set (computed once; decoding is deterministic)."""
+    path = QUALITY / "base.json"
+    data = _load(path)
+    for part in parts:
+        if part not in data:
+            print(f"base {MODEL}: scoring the {part} sets", flush=True)
+            data[part] = score_model(MODEL, part)
+        if part == "test" and "longform" not in data:
+            data["longform"] = score_longform(MODEL)
+        _save(path, data)
+    return data
+
+
+def run(recipe: Recipe, seed: int, parts: list[str]) -> dict:
+    """Prepare + train once per (recipe, seed), then score the parts not yet scored."""
+    folder = QUALITY / "runs" / recipe.name / f"seed{seed}"
+    path = folder / "scores.json"
+    data = _load(path)
+    if "train_s" not in data:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        started = time.monotonic()
+        _cli(folder / "prepare.log", "prepare", "--audio", TRAIN_AUDIO, "--captions", TRAIN_CAPTIONS,
+             "-o", folder / "dataset", *recipe.prepare)
+        prepared = time.monotonic()
+        _cli(folder / "train.log", "train", "--dataset", folder / "dataset", "--keywords", KEYWORDS,
+             "-o", folder / "run", "--seed", seed, "-m", MODEL, *recipe.train)
+        report = _load(folder / "run" / "report.json")
+        data = {"recipe": recipe.name, "seed": seed, "commit": _git_commit(), "load": load_average(),
+                "prepare_s": prepared - started, "train_s": time.monotonic() - prepared,
+                "best": report.get("best", {}), "steps": report.get("steps")}
+        _save(path, data)
+    for part in parts:
+        if part not in data:
+            print(f"{recipe.name} seed {seed}: scoring the {part} sets", flush=True)
+            data[part] = score_model(str(folder / "run" / "merged"), part)
+            if part == "test":
+                data["longform"] = score_longform(str(folder / "run" / "merged"))
+            _save(path, data)
+    return data
+
+
+def _cli(log: Path, *args: object) -> None:
+    print(f"  $ whisper-tui {' '.join(str(a) for a in args)}", flush=True)
+    with open(log, "w") as handle:
+        result = subprocess.run(cli_command(*args), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"failed ({result.returncode}): see {log}")
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+@dataclass
+class Summary:
+    """One figure over seeds: mean and the worst seed (lowest recall, highest WER change)."""
+
+    values: list[float] = field(default_factory=list)
+
+    def text(self, kind: str) -> str:
+        if not self.values:
+            return "–"
+        mean = statistics.fmean(self.values)
+        worst = min(self.values) if kind == "recall" else max(self.values)
+        if kind == "recall":
+            return f"{mean:.2f} ({worst:.2f})"
+        if kind == "delta":
+            return f"{100 * mean:+.1f} ({100 * worst:+.1f})"
+        return f"{mean:.0f} ({worst:.0f})"
+
+
+def _kept_runs(recipe: str) -> list[dict]:
+    runs = [_load(p) for p in sorted((QUALITY / "runs" / recipe).glob("seed*/scores.json"))]
+    return [r for r in runs if "train_s" in r]
+
+
+def tuning_table(base: dict) -> list[str]:
+    names = list(SYNTHETIC["tuning"]) + list(REAL["tuning"])
+    header = ["recipe", "seeds", "train s"] + [f"{n} recall" for n in names if n in KEYWORD_SETS] + \
+             [f"{n} ΔWER pts" for n in names if n not in KEYWORD_SETS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    tuning = base["tuning"]
+    lines.append("| base tiny.en | – | – | " + " | ".join(
+        [f"{tuning[n]['recall']:.2f}" for n in names if n in KEYWORD_SETS] +
+        [f"{100 * tuning[n]['wer']:.1f} % WER" for n in names if n not in KEYWORD_SETS]) + " |")
+    for recipe in RECIPES.values():
+        runs = [r for r in _kept_runs(recipe.name) if "tuning" in r]
+        if not runs:
+            continue
+        cells = [f"**{recipe.name}**" if recipe.name == "defaults" else recipe.name, str(len(runs)),
+                 Summary([r["train_s"] for r in runs]).text("s")]
+        cells += [Summary([r["tuning"][n]["recall"] for r in runs]).text("recall") for n in names if n in KEYWORD_SETS]
+        cells += [Summary([r["tuning"][n]["wer"] - base["tuning"][n]["wer"] for r in runs]).text("delta")
+                  for n in names if n not in KEYWORD_SETS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def test_table(base: dict, recipe: str = "defaults") -> tuple[list[str], list[str]]:
+    """The test part for one recipe, and a line per acceptance bar (met or not)."""
+    runs = [r for r in _kept_runs(recipe) if "test" in r]
+    if not runs:
+        return ["(no test runs yet)"], []
+    lines = ["| set | what | base | fine-tuned, mean (worst seed) | bar (mean / worst) | met |",
+             "|---|---|---|---|---|---|"]
+    verdicts = []
+    for name, base_set in base["test"].items():
+        if name in KEYWORD_SETS:
+            values = [r["test"][name]["recall"] for r in runs]
+            bar, worst_bar = RECALL_BARS[name]
+            met = statistics.fmean(values) >= bar and min(values) >= worst_bar
+            lines.append(f"| {name} | keyword recall ({base_set['keyword_refs']} occurrences) | "
+                         f"{base_set['recall']:.2f} | {Summary(values).text('recall')} | ≥ {bar:.2f} / "
+                         f"{worst_bar:.2f} | {'yes' if met else 'NO'} |")
+        else:
+            deltas = [r["test"][name]["wer"] - base_set["wer"] for r in runs]
+            met = statistics.fmean(deltas) <= WER_BARS[0] + 1e-9 and max(deltas) <= WER_BARS[1] + 1e-9
+            lines.append(f"| {name} | WER ({base_set['words']} words), Δ points | {100 * base_set['wer']:.1f} % | "
+                         f"{Summary(deltas).text('delta')} | ≤ +1.0 / +2.0 | {'yes' if met else 'NO'} |")
+        verdicts.append(met)
+    longform = [r["longform"] for r in runs]
+    per_cue = [r["test"][LONGFORM]["recall"] for r in runs]
+    gap = max(abs(lf["recall"] - pc) for lf, pc in zip(longform, per_cue, strict=True))
+    ok = gap <= 0.05 and all(lf["monotonic"] and lf["inside_audio"] for lf in longform)
+    lines.append(f"| {LONGFORM}, long form | keyword recall, whole recording with timestamps | "
+                 f"{base['longform']['recall']:.2f} | {Summary([lf['recall'] for lf in longform]).text('recall')} "
+                 f"(largest gap to per-cue {gap:.2f}; timestamps in order and inside the audio: "
+                 f"{'yes' if all(lf['monotonic'] and lf['inside_audio'] for lf in longform) else 'NO'}) | "
+                 f"gap ≤ 0.05 | {'yes' if ok else 'NO'} |")
+    verdicts.append(ok)
+    train_s = [r["train_s"] for r in runs]
+    verdicts.append(max(train_s) <= 600)
+    lines.append(f"| training time | `whisper-tui train` wall seconds for train.mp3 (104 s of audio) | – | "
+                 f"{Summary(train_s).text('s')} | ≤ 600 | {'yes' if max(train_s) <= 600 else 'NO'} |")
+    return lines, verdicts
+
+
+def write_results(parts: list[str]) -> None:
+    base = _load(QUALITY / "base.json")
+    body = [
+        f"Generated by `python bench/quality.py` (`make bench-quality`) on {time.strftime('%Y-%m-%d')}: "
+        f"{machine_summary()}; {versions(['torch', 'transformers', 'peft'])}; load average now {load_average()}. "
+        f"Model {MODEL}, CPU. Each run is the user's path with the defaults and one recording "
+        "(`prepare --audio sample_data/train.mp3 --captions sample_data/train.vtt -o DS` then `train --dataset DS "
+        "--keywords sample_data/keywords.txt --seed S`) plus a recipe's flags; seeds "
+        f"{', '.join(map(str, SEEDS))}. Cells: mean over seeds (worst seed). ΔWER: percentage points against the "
+        "base model on the same set (negative is better).",
+        "",
+        "### Tuning part (recipes are compared here, and only here)",
+        "",
+        *tuning_table(base),
+        "",
+        "Recipes: " + "; ".join(f"`{r.name}`: {r.note}" + (f" (`prepare {' '.join(r.prepare)}`)" if r.prepare else "")
+                                + (f" (`train {' '.join(r.train)}`)" if r.train else "") for r in RECIPES.values()),
+        "",
+    ]
+    if "test" in base:
+        lines, verdicts = test_table(base)
+        body += ["### Test part: the defaults, scored once", "", *lines, "",
+                 f"Acceptance bars met: {sum(verdicts)} of {len(verdicts)}.", ""]
+    write_section(SECTION, "\n".join(body), RESULTS)
+    print(f"wrote {SECTION!r} into {RESULTS}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipe names")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--part", choices=("tuning", "test", "all"), default="all",
+                        help="all: tuning for every recipe, and test for the defaults only")
+    parser.add_argument("--fresh", action="store_true", help="redo the chosen runs instead of reusing them")
+    parser.add_argument("--write-only", action="store_true", help="only rewrite the RESULTS section")
+    args = parser.parse_args(argv)
+    if not args.write_only:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        names = [n.strip() for n in args.recipes.split(",") if n.strip()]
+        unknown = [n for n in names if n not in RECIPES]
+        if unknown:
+            parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
+        base_scores(["tuning", "test"] if args.part == "all" else [args.part])
+        for name in names:
+            parts = ["tuning"] if args.part == "tuning" else ["test"] if args.part == "test" else \
+                ["tuning", "test"] if name == "defaults" else ["tuning"]
+            for seed in seeds:
+                if args.fresh:
+                    shutil.rmtree(QUALITY / "runs" / name / f"seed{seed}", ignore_errors=True)
+                run(RECIPES[name], seed, parts)
+    write_results([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
