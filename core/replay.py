@@ -1,10 +1,11 @@
 """Real human speech that training keeps the base model's behaviour on, labelled by the base model itself.
 
 A user's recording teaches new words; nothing in it says how the model should keep hearing everyone else. So
-training mixes in a few minutes of real speech from many speakers (role `replay`: AMI meetings, LibriVox readers,
-LJ Speech) transcribed by the untrained model, pulled towards the base model's own output and distribution; and
-it measures each checkpoint on held-out speakers (role `guard`: other AMI meetings, a 1961 speech, LibriSpeech)
-as the word error rate against the base model's transcript of them: the drift. A checkpoint that drifts more
+training mixes in a few minutes of real speech from many speakers (role `replay`: 22 speakers of AMI meetings, a
+LibriVox reader) transcribed by the untrained model, pulled towards the base model's own output and distribution;
+and it measures each checkpoint on held-out speakers of clean read speech (role `guard`: LJ Speech, LibriSpeech, a
+1961 address) as the word error rate against the base model's transcript of them: the drift. (Clean speech, because
+on far-field meetings the base model's guesses flip at the slightest change: 12 % after one step.) A checkpoint that drifts more
 than the guard allows is not chosen, whatever its keyword recall (see core/train.py).
 
 The clips ship with the package (core/data/replay/, 1.4 MB; ATTRIBUTION.md says where each comes from and under
