@@ -5,8 +5,8 @@ training mixes in a few minutes of real speech from many speakers (role `replay`
 LibriVox reader) transcribed by the untrained model, pulled towards the base model's own output and distribution;
 and it measures each checkpoint on held-out speakers of clean read speech (role `guard`: LJ Speech, LibriSpeech, a
 1961 address) as the word error rate against the base model's transcript of them: the drift. (Clean speech, because
-on far-field meetings the base model's guesses flip at the slightest change: 12 % after one step.) A checkpoint that drifts more
-than the guard allows is not chosen, whatever its keyword recall (see core/train.py).
+on far-field meetings the base model's guesses flip at the slightest change: 12 % after one step.) A checkpoint
+that drifts more than the guard allows is not chosen, whatever its keyword recall (see core/train.py).
 
 The clips ship with the package (core/data/replay/, 1.4 MB; ATTRIBUTION.md says where each comes from and under
 which licence; sample_data/make_replay.py rebuilds them). None is in the quality protocol's test sets.

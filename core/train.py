@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core import replay
+from core.encoded_cache import EncodedCache, audio_key
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
 from core.files import atomic_directory, atomic_write_text
@@ -108,10 +109,12 @@ def _load_rows(dataset_dir: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
 
 
 class Encoder:
-    """Log-mel features, and encoder outputs when the encoder is frozen; batched, no gradients."""
+    """Log-mel features, and encoder outputs when the encoder is frozen; batched, no gradients; outputs come from
+    and go to `cache` (core/encoded_cache.py) when one is given."""
 
-    def __init__(self, processor, model, device: str, batch_size: int = 8) -> None:
+    def __init__(self, processor, model, device: str, batch_size: int = 8, cache: EncodedCache | None = None) -> None:
         self.processor, self.model, self.device, self.batch_size = processor, model, device, batch_size
+        self.cache = cache
 
     def features(self, clips: Sequence[np.ndarray]):
         return self.processor.feature_extractor(list(clips), sampling_rate=SAMPLE_RATE,
@@ -120,14 +123,29 @@ class Encoder:
     def encode(self, clips: Sequence[np.ndarray], on_batch=lambda n: None):
         import torch
 
-        outputs = []
+        if not clips:
+            return torch.empty(0)
+        keys = [audio_key(clip) for clip in clips] if self.cache is not None else [None] * len(clips)
+        outputs: list = [None] * len(clips)
+        for i, key in enumerate(keys):
+            found = self.cache.array(key) if key is not None else None
+            if found is not None:
+                outputs[i] = torch.from_numpy(np.array(found))
+        todo = [i for i, out in enumerate(outputs) if out is None]
+        if len(todo) < len(clips):
+            on_batch(len(clips) - len(todo))
         encoder = self.model.get_encoder()
         with torch.inference_mode():
-            for first in range(0, len(clips), self.batch_size):
-                batch = self.features(clips[first:first + self.batch_size]).to(self.device, self.model.dtype)
-                outputs.append(encoder(batch).last_hidden_state.float().cpu())
-                on_batch(len(batch))
-        return torch.cat(outputs) if outputs else torch.empty(0)
+            for first in range(0, len(todo), self.batch_size):
+                rows = todo[first:first + self.batch_size]
+                batch = self.features([clips[i] for i in rows]).to(self.device, self.model.dtype)
+                encoded = encoder(batch).last_hidden_state.float().cpu()
+                for row, i in enumerate(rows):
+                    outputs[i] = encoded[row]
+                    if keys[i] is not None:
+                        self.cache.put_array(keys[i], encoded[row].numpy())
+                on_batch(len(rows))
+        return torch.stack(outputs)
 
 
 def label_ids(tokenizer, text: str, keywords: Sequence[Keyword] = ()) -> tuple[tuple[int, ...], tuple[bool, ...]]:
@@ -357,17 +375,25 @@ def base_transcripts(model, encoder: Encoder, clips: Sequence[np.ndarray], gener
     matrices are still zero: this is the base model labelling the replay and guard speech."""
     import torch
 
-    texts: list[str] = []
+    settings = json.dumps(generate_kwargs, sort_keys=True)
+    keys = [audio_key(clip, settings) for clip in clips]
+    texts = [encoder.cache.text(key) if encoder.cache is not None else None for key in keys]
+    todo = [i for i, text in enumerate(texts) if text is None]
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        for first in range(0, len(clips), batch_size):
-            features = encoder.features(clips[first:first + batch_size]).to(encoder.device, model.dtype)
+        for first in range(0, len(todo), batch_size):
+            rows = todo[first:first + batch_size]
+            features = encoder.features([clips[i] for i in rows]).to(encoder.device, model.dtype)
             tokens = model.generate(input_features=features, **generate_kwargs)
-            texts += [t.strip() for t in encoder.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+            for i, text in zip(rows, encoder.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True),
+                               strict=True):
+                texts[i] = text.strip()
+                if encoder.cache is not None:
+                    encoder.cache.put_text(keys[i], texts[i])
     if was_training:
         model.train()
-    return texts
+    return [text or "" for text in texts]
 
 
 class _EventsCallback:
@@ -671,7 +697,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 
     model = build_model(resolved, config)
     model.to(device)
-    encoder = Encoder(processor, model, device)
+    cache = EncodedCache(resolved.hf_dir) if config.caches_encoder else None
+    encoder = Encoder(processor, model, device, cache=cache)
     mode = "cached" if config.caches_encoder else "trained"
     on_event(Log(f"{len(rows['train'])} training rows × {len(config.speeds)} speeds, "
                  f"{len(rows['validation'])} validation rows; encoder {mode}"))
@@ -692,6 +719,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                                    "encode-guard")
     eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
+    if cache is not None and cache.hits:
+        on_event(Log(f"encoder outputs: {cache.hits} rows reused from the cache ({cache.folder}), "
+                     f"{cache.misses} computed"))
     text_vocab = _first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
     if config.distill > 0:
         train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device,

@@ -1,0 +1,54 @@
+"""The disk cache of encoder outputs: a second encoding of the same audio with the same model reads, not computes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from core.audio import load_audio
+from core.encoded_cache import EncodedCache, audio_key, model_key
+from core.train import Encoder, speed_perturb
+from tests.tui_helpers import SAMPLES
+
+
+def test_keys_follow_content_speed_and_settings() -> None:
+    samples = np.linspace(-1, 1, 16000, dtype=np.float32)
+    assert audio_key(samples) == audio_key(samples.copy())
+    assert audio_key(samples) != audio_key(speed_perturb(samples, 1.1))
+    assert audio_key(samples, "greedy") != audio_key(samples, "beam 5")
+
+
+def test_arrays_and_texts_round_trip_atomically(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    cache = EncodedCache(model, tmp_path / "cache")
+    value = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert cache.array("k") is None
+    cache.put_array("k", value)
+    cache.put_text("t", "hello there")
+    assert np.array_equal(cache.array("k"), value) and cache.text("t") == "hello there"
+    assert [p.name for p in cache.folder.iterdir() if p.name.startswith(".")] == []  # no temp files left
+    before = model_key(model)
+    os.utime(model / "model.safetensors", ns=(1, 1))  # other weights: another folder, never a stale read
+    assert model_key(model) != before and EncodedCache(model, tmp_path / "cache").array("k") is None
+
+
+def test_the_encoder_reads_its_cache_the_second_time(tiny, tmp_path: Path) -> None:
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    processor = WhisperProcessor.from_pretrained(tiny.hf_dir)
+    model = WhisperForConditionalGeneration.from_pretrained(tiny.hf_dir).eval()
+    clip = load_audio(SAMPLES / "train.mp3", 0.3, 5.0)
+    clips = [clip, speed_perturb(clip, 0.9)]
+    first = Encoder(processor, model, "cpu", cache=EncodedCache(tiny.hf_dir, tmp_path))
+    computed = first.encode(clips)
+    assert first.cache.misses == 2 and first.cache.hits == 0
+    second = Encoder(processor, model, "cpu", cache=EncodedCache(tiny.hf_dir, tmp_path))
+    reread = second.encode(clips)
+    assert second.cache.hits == 2 and second.cache.misses == 0
+    assert reread.shape == computed.shape == (2, 1500, 384) and bool((reread == computed).all())
+    shutil.rmtree(tmp_path)
