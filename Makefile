@@ -52,5 +52,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# The quality protocol (bench/quality.py): recipes compared on the tuning sets, the defaults scored on the test sets,
+# 3 seeds each; regenerates the "Quality protocol" section of bench/RESULTS.md. Hours on a 2-core CPU; kept runs
+# in bench/work/quality/ are reused, so an interrupted run continues.
+bench-quality: $(STAMP)
+	$(BIN)/python tests/setup_test_data.py --bench
+	$(BIN)/python bench/quality.py
+
 clean-venv:
 	rm -rf $(VENV)
