@@ -95,7 +95,9 @@ async def test_screen_5_pushes_the_run_model(sample: Workspace, tiny, hub: Local
             await pilot.press("u")
             assert "Enter pushes runs/run-1/merged/" in status(screen)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.job_name is None and "push" in status(screen), timeout=120)
+            # the prompt itself says "pushes": wait for the job's own outcome line, not any line with "push" in it
+            await wait_for(pilot, lambda: screen.job_name is None and not status(screen).startswith("Enter pushes"),
+                           timeout=120)
             assert status(screen) == f"pushed: {hub.url}/someone/sample-run-1", status(screen)
 
             repo = hub.repo("model", "someone/sample-run-1")
