@@ -717,7 +717,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                                     on_event, "encode-replay")
         guard_examples = _examples(labelled["guard"], (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
                                    "encode-guard")
-    eval_examples = _examples(rows["validation"], (1.0,), tokenizer, encoder, config.caches_encoder,
+    # validation at the training speeds too: a short recording holds out only a few keyword occurrences, and the
+    # checkpoint chosen on them should hold for voices pitched and paced otherwise (3× the occurrences to judge by)
+    eval_examples = _examples(rows["validation"], config.speeds, tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
     if cache is not None and cache.hits:
         on_event(Log(f"encoder outputs: {cache.hits} rows reused from the cache ({cache.folder}), "
