@@ -23,11 +23,10 @@ run: $(STAMP)
 	    echo "no terminal: transcribing the sample instead of opening the workbench"; \
 	    $(BIN)/whisper-tui transcribe sample_data/train.mp3 -m tiny.en -o out/; fi
 
-# The whole loop on sample_data/: prepare → train (baseline = its step-0 evaluation) → evaluate on a voice
-# the model never heard, with the plain-English control set as the forgetting check.
+# The whole loop on sample_data/ with the defaults only: prepare → train (baseline = its step-0 evaluation) → evaluate
+# on a voice the model never heard, with the plain-English control set as the forgetting check.
 demo: $(STAMP)
-	$(BIN)/whisper-tui prepare --audio sample_data/train.mp3 --captions sample_data/train.vtt \
-	    --audio sample_data/plain.mp3 --captions sample_data/plain.vtt --views -o out/dataset
+	$(BIN)/whisper-tui prepare --audio sample_data/train.mp3 --captions sample_data/train.vtt -o out/dataset
 	rm -rf out/run
 	$(BIN)/whisper-tui train --dataset out/dataset --keywords sample_data/keywords.txt -o out/run
 	$(BIN)/whisper-tui evaluate -m out/run --audio sample_data/validation.mp3 --captions sample_data/validation.vtt \
