@@ -291,6 +291,9 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-captions", type=Path, action="append", default=[],
                    help="the captions of each --control-audio, in the same order")
     p.add_argument("--no-prompted", action="store_true", help="skip the baseline prompted with the keywords")
+    p.add_argument("--longform", action=argparse.BooleanOptionalAction, default=True,
+                   help="in cues mode, also transcribe the main recording whole (timestamps on) with the baseline and "
+                        "the fine-tuned model, scored like the per-cue figure (default on)")
     p.add_argument("--mode", default="cues", choices=["cues", "longform"],
                    help="cues: decode each reference cue's clip (default); longform: transcribe whole recordings")
     p.add_argument("--engine", default="auto", choices=["auto", "ctranslate2", "transformers"],
@@ -306,7 +309,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from core.evaluate import evaluate, overall_table, resolve_run, write_report
+    from core.evaluate import (
+        evaluate,
+        forgetting_table,
+        keyword_change_table,
+        longform_table,
+        overall_table,
+        resolve_run,
+        write_report,
+    )
     from core.files import check_writable_dir
     from core.vocabulary import load_keywords
 
@@ -321,17 +332,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     controls = list(zip(args.control_audio, args.control_captions, strict=True))
     report = _run_job(lambda printer: evaluate(
         model, args.audio, args.captions, keywords, args.baseline or run_base, controls,
-        prompted=not args.no_prompted, mode=args.mode, on_event=printer, engine=args.engine,
+        prompted=not args.no_prompted, mode=args.mode, on_event=printer, engine=args.engine, longform=args.longform,
         batch_size=args.batch_size, device=args.device, language=args.language))
     paths = write_report(report, output)
-    headers, rows = overall_table(report)
-    table = Table(*headers, title=f"{report.main.name}: {report.mode} mode, {len(report.keywords)} keywords")
-    for row in rows:
-        table.add_row(*row)
     console = Console(highlight=False)
     if not console.is_terminal:  # piped: no terminal width to respect, keep each row on one line
         console.width = 240
-    console.print(table)
+    # what a user asks first, first: the keywords, whether ordinary speech got worse, the whole recording
+    for title, (headers, rows) in (
+            ("your keywords, before → after (hits)", keyword_change_table(report)),
+            ("did ordinary speech get worse? (control sets)", forgetting_table(report)),
+            (f"{report.main.name}, the whole recording re-transcribed (timestamps on)", longform_table(report)),
+            (f"{report.main.name}: {report.mode} mode, {len(report.keywords)} keywords", overall_table(report))):
+        if rows:
+            table = Table(*headers, title=title)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
     for path in paths:
         print(path)
     return 0

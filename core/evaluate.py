@@ -201,6 +201,8 @@ class Report:
     variants: tuple[VariantResult, ...]
     seconds: float = 0.0
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # the main recording transcribed whole (timestamps on) as well, per variant: what the user will run afterwards
+    longform: tuple[tuple[str, SetResult], ...] = ()
 
     def variant(self, name: str) -> VariantResult | None:
         return next((v for v in self.variants if v.name == name), None)
@@ -216,6 +218,9 @@ class Report:
 
     def vtt_name(self, variant: str, set_name: str) -> str:
         return f"{set_name}.{variant}.vtt"
+
+    def longform_vtt(self, variant: str) -> str:
+        return f"{self.main.name}.{variant}.longform.vtt"
 
     def as_dict(self, folder: Path | None = None) -> dict:
         """report.json: the overall numbers per variant up front, full scores per set below them. With `folder`
@@ -237,7 +242,8 @@ class Report:
                 "mode": self.mode, "model": self.model, "base_model": self.base_model,
                 "main": _set_dict(self.main, folder), "controls": [_set_dict(s, folder) for s in self.controls],
                 "sets": [s.name for s in sets], "keywords": [asdict(k) for k in self.keywords],
-                "variants": variants}
+                "variants": variants,
+                "longform": {name: {**r.scores.as_dict(), "vtt": self.longform_vtt(name)} for name, r in self.longform}}
 
 
 def _set_dict(eval_set: EvalSet, folder: Path | None) -> dict:
@@ -315,19 +321,70 @@ def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> li
     return [line(headers), "|" + "---|" * len(headers), *(line(r) for r in rows), ""]
 
 
+def keyword_change_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per keyword: hits of the baseline → the fine-tuned model out of the occurrences (the prompted baseline
+    beside it, when there is one)."""
+    base, tuned, prompted = report.variant(BASELINE), report.variant(FINE_TUNED), report.variant(PROMPTED)
+    headers = ["keyword", "in reference", "baseline → fine-tuned", *(["prompted"] if prompted else [])]
+    rows = []
+    for keyword in report.keywords:
+        before = base.main.scores.keywords[keyword.term] if base else None
+        after = tuned.main.scores.keywords[keyword.term] if tuned else None
+        reference = (before or after).reference if (before or after) else 0
+        change = f"{before.hits if before else '–'} → {after.hits if after else '–'}"
+        rows.append([keyword.term, str(reference), change,
+                     *([str(prompted.main.scores.keywords[keyword.term].hits)] if prompted else [])])
+    return headers, rows
+
+
+def forgetting_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per control set: the baseline's WER, the fine-tuned model's, and the change in points (what got worse)."""
+    tuned = report.variant(FINE_TUNED)
+    base = report.variant(BASELINE)
+    headers = ["set", "words", "baseline WER", "fine-tuned WER", "Δ points"]
+    rows = []
+    for s in report.controls:
+        if base is None or tuned is None:
+            break
+        rows.append([s.name, str(base.on(s.name).scores.reference_words), _pct(base.on(s.name).scores.wer),
+                     _pct(tuned.on(s.name).scores.wer), _points(report.delta(FINE_TUNED, "wer", s.name)) or "0.0"])
+    return headers, rows
+
+
+def longform_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The main recording transcribed whole, per variant, beside the per-cue figures."""
+    headers = ["variant", "WER whole recording", "WER per cue", "keyword recall whole", "recall per cue", "cues"]
+    rows = []
+    for name, result in report.longform:
+        per_cue = report.variant(name)
+        recall = result.scores.keywords
+        rows.append([name, _pct(result.scores.wer), _pct(per_cue.main.scores.wer) if per_cue else "–",
+                     _pct(recall.overall) + (f" ({recall.hits}/{recall.reference})" if recall.reference else ""),
+                     _pct(per_cue.main.scores.recall) if per_cue else "–", str(len(result.hypothesis.cues))])
+    return headers, rows
+
+
 def to_markdown(report: Report) -> str:
-    """report.md: the overall table, per-keyword hits, top substitutions per variant, the VTT files."""
+    """report.md, what a user asks first, first: each keyword before → after, whether ordinary speech got worse,
+    the whole recording re-transcribed; then the overall table, top substitutions and the VTT files."""
     controls = ", ".join(s.name for s in report.controls) or "none"
     out = [f"# Evaluation of {report.model}", "",
            f"Mode `{report.mode}` · main set `{report.main.name}` ({report.variants[0].main.scores.reference_words} "
            f"words) · "
            f"controls: {controls} · {len(report.keywords)} keywords · baseline `{report.base_model}`", "",
            "WER and CER on Whisper-normalised text; keyword recall on the raw text. Δ: percentage points "
-           "against the baseline (lower WER is better, higher recall is better).", "", "## Overall", ""]
-    out += _markdown_table(*overall_table(report))
+           "against the baseline (lower WER is better, higher recall is better).", ""]
     if report.keywords:
-        out += ["## Keywords (hits on the main set)", ""]
-        out += _markdown_table(*keyword_table(report))
+        out += ["## Your keywords, before → after (hits on the main set)", ""]
+        out += _markdown_table(*keyword_change_table(report))
+    if report.controls and report.variant(FINE_TUNED) is not None:
+        out += ["## Did ordinary speech get worse? (the control sets)", ""]
+        out += _markdown_table(*forgetting_table(report))
+    if report.longform:
+        out += ["## The whole recording, re-transcribed (timestamps on)", ""]
+        out += _markdown_table(*longform_table(report))
+    out += ["## Overall", ""]
+    out += _markdown_table(*overall_table(report))
     out += ["## Top substitutions (reference → hypothesis, main set)", ""]
     for v in report.variants:
         out += [f"### {v.name}", ""]
@@ -336,6 +393,7 @@ def to_markdown(report: Report) -> str:
                                [[s.reference, s.hypothesis, str(s.count)] for s in subs]) if subs else ["none", ""]
     out += ["## Re-transcribed captions", ""]
     out += [f"- `{report.vtt_name(v.name, r.set)}`" for v in report.variants for r in v.results]
+    out += [f"- `{report.longform_vtt(name)}` (whole recording)" for name, _ in report.longform]
     return "\n".join(out) + "\n"
 
 
@@ -348,6 +406,8 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     for v in report.variants:
         for r in v.results:
             paths.append(caps.write(r.hypothesis, out_dir / report.vtt_name(v.name, r.set), "vtt"))
+    for name, r in report.longform:
+        paths.append(caps.write(r.hypothesis, out_dir / report.longform_vtt(name), "vtt"))
     return paths
 
 
@@ -485,11 +545,13 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
              baseline: str | None = None, controls: Iterable[EvalSet | tuple[Path, Path]] = (),
              prompted: bool = True, mode: str = "cues", out_dir: Path | None = None,
              on_event: EventHandler = ignore, *, engine: str = "auto", batch_size: int = DEFAULT_BATCH,
-             device: str = "auto", language: str | None = None) -> Report:
+             device: str = "auto", language: str | None = None, longform: bool = False) -> Report:
     """Score `baseline` (default tiny.en), the baseline prompted with the keywords, and `model` on the main set
     and each control; write the report into `out_dir` when given. A model equal to the baseline is one row.
 
-    `engine` applies to `longform` only; `language` (multilingual models) also picks the normaliser."""
+    `longform` (cues mode): also transcribe the main recording whole, timestamps on, with the baseline and the
+    fine-tuned model, scored like the per-cue figure (the way the model will be used afterwards).
+    `engine` applies to long-form transcription only; `language` (multilingual models) also picks the normaliser."""
     from core.transcribe import keyword_prompt
 
     if mode not in MODES:
@@ -521,8 +583,14 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
             results = tuple(_score(s, ref, hyp, keywords, english, mode)
                             for s, ref, hyp in zip(sets, references, hypotheses[name], strict=True))
             variants.append(VariantResult(name, p.model.spec, keyword_prompt(variant_terms) or None, results))
+    whole: tuple[tuple[str, SetResult], ...] = ()
+    if longform and mode == "cues":
+        unprompted = [_Pass(p.model, tuple(v for v in p.variants if not v[1])) for p in passes]
+        transcripts = _run_longform(unprompted, sets[:1], references[:1], options, on_event)
+        whole = tuple((name, _score(sets[0], references[0], texts[0], keywords, english, "longform"))
+                      for name, texts in transcripts.items())
     report = Report(mode, str(model), base_spec, sets[0], sets[1:], keywords, tuple(variants),
-                    seconds=time.monotonic() - started)
+                    seconds=time.monotonic() - started, longform=whole)
     if out_dir is not None:
         write_report(report, out_dir)
     on_event(Done("evaluate", report))
@@ -634,9 +702,11 @@ def load_report(out_dir: Path) -> Report:
                           tuple(SetResult(s.name, _scores_from(v["sets"][s.name]),
                                           caps.read(out_dir / v["sets"][s.name]["vtt"])) for s in sets))
             for v in data["variants"])
+        longform = tuple((name, SetResult(sets[0].name, _scores_from(lf), caps.read(out_dir / lf["vtt"])))
+                         for name, lf in data.get("longform", {}).items())
         return Report(data["mode"], data["model"], data["base_model"], sets[0], tuple(sets[1:]),
                       tuple(Keyword(k["term"], tuple(k.get("misheard", ()))) for k in data["keywords"]),
-                      variants, float(data.get("seconds", 0.0)), str(data.get("created", "")))
+                      variants, float(data.get("seconds", 0.0)), str(data.get("created", "")), longform)
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise InputError(f"{path}: malformed report ({type(err).__name__}: {err}); evaluate again") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,13 +156,23 @@ def test_evaluate_cli_writes_report_tables_and_vtts(cues_run):
     result, out = cues_run
     assert result.returncode == 0, result.stderr
     vtts = {f"{s}.{v}.vtt" for s in ("validation", "control") for v in ("baseline", "prompted")}
+    vtts.add("validation.baseline.longform.vtt")  # the main recording transcribed whole, by default
     assert {p.name for p in out.iterdir()} == {"report.json", "report.md", *vtts}  # nothing else, no temp files
     assert {Path(line).name for line in result.stdout.splitlines() if line.startswith("/")} == \
            {"report.json", "report.md", *vtts}
     assert "keyword recall" in result.stdout and "baseline" in result.stdout  # the rich table
+    assert result.stdout.index("before → after") < result.stdout.index("re-transcribed") < \
+        result.stdout.index("cues mode")  # what a user asks first, first
     markdown = (out / "report.md").read_text()
-    for heading in ("## Overall", "## Keywords", "## Top substitutions", "| baseline | tiny.en |", "| Mixtral 8x7B |"):
-        assert heading in markdown
+    headings = ("## Your keywords, before → after", "## The whole recording, re-transcribed", "## Overall",
+                "## Top substitutions")
+    assert [markdown.index(h) for h in headings] == sorted(markdown.index(h) for h in headings)
+    assert "| baseline | tiny.en |" in markdown
+    assert re.search(r"\| Mixtral 8x7B \| 2 \| [0-2] → – \| [0-2] \|", markdown)  # no fine-tuned model here
+    whole = caps.read(out / "validation.baseline.longform.vtt").cues
+    assert len(whole) >= 5 and [c.start for c in whole] == sorted(c.start for c in whole)
+    longform = json.loads((out / "report.json").read_text())["longform"]["baseline"]
+    assert longform["vtt"] == "validation.baseline.longform.vtt" and longform["wer"] < 0.6
     reference = caps.read(ROOT / "sample_data/validation.vtt").cues
     retranscribed = caps.read(out / "validation.prompted.vtt").cues
     assert [(c.start, c.end) for c in retranscribed] == [(c.start, c.end) for c in reference]
