@@ -50,6 +50,7 @@ SYNTHETIC = {
 }
 REAL = {"tuning": ("real-joe",), "test": ("real-cast", "real-asterisk", "real-librivox")}
 LONGFORM = "neural"  # the held-out recording re-transcribed whole
+TUNING_LONGFORM = "espeak-klatt"  # the same on the tuning part (recipes are compared on it, never on LONGFORM)
 KEYWORD_SETS = {"espeak-klatt", "flite-slt", "neural", "espeak", "flite"}
 # acceptance (issue 12), test part: recall ≥ bar (mean) and ≥ worst bar (worst seed); WER within +1 / +2 points
 RECALL_BARS = {"neural": (0.90, 0.80), "espeak": (0.70, 0.60), "flite": (0.70, 0.60)}
@@ -65,6 +66,12 @@ class Recipe:
     prepare: tuple[str, ...] = ()
     train: tuple[str, ...] = ()
 
+
+# what each kept run of earlier code was, beside the commit the table gives
+EARLIER = {
+    "defaults-v1": "views + replay + guard; checkpoints chosen on validation at one speed",
+    "defaults-v2": "as v1, validation at the three training speeds; every replay row without timestamps",
+}
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("defaults", "the defaults: `prepare` + `train` with no flags"),
@@ -99,14 +106,14 @@ def score_model(model: str, part: str) -> dict[str, dict]:
     return {name: _scores(r.scores) for name, r in zip(names, results, strict=True)}
 
 
-def score_longform(model: str) -> dict:
-    """The held-out recording transcribed whole (timestamps on), scored like the per-cue figure, and whether its
+def score_longform(model: str, part: str = "test") -> dict:
+    """A held-out recording transcribed whole (timestamps on), scored like the per-cue figure, and whether its
     cues are in order and inside the audio."""
     from core.audio import duration_seconds
     from core.evaluate import evaluate
     from core.vocabulary import load_keywords
 
-    audio, captions = sets("test")[LONGFORM]
+    audio, captions = sets(part)[LONGFORM if part == "test" else TUNING_LONGFORM]
     report = evaluate(model, audio, captions, load_keywords(KEYWORDS), baseline=model, prompted=False,
                       mode="longform", engine="transformers")
     result = report.variants[0].results[0]
@@ -115,6 +122,12 @@ def score_longform(model: str) -> dict:
     ordered = all(a.start <= b.start for a, b in zip(cues, cues[1:], strict=False))
     inside = all(0 <= c.start < c.end <= end_ms + 1 for c in cues)
     return {**_scores(result.scores), "cues": len(cues), "monotonic": ordered, "inside_audio": inside}
+
+
+def _cue_count(captions: Path) -> int:
+    from core.captions import read
+
+    return len(read(captions).cues)
 
 
 def _scores(scores) -> dict:
@@ -156,8 +169,7 @@ def base_scores(parts: list[str]) -> dict:
         if part not in data:
             print(f"base {MODEL}: scoring the {part} sets", flush=True)
             data[part] = score_model(MODEL, part)
-        if part == "test" and "longform" not in data:
-            data["longform"] = score_longform(MODEL)
+        _score_longform(data, MODEL, part)
         _save(path, data)
     return data
 
@@ -185,10 +197,29 @@ def run(recipe: Recipe, seed: int, parts: list[str]) -> dict:
         if part not in data:
             print(f"{recipe.name} seed {seed}: scoring the {part} sets", flush=True)
             data[part] = score_model(str(folder / "run" / "merged"), part)
-            if part == "test":
-                data["longform"] = score_longform(str(folder / "run" / "merged"))
+        if _score_longform(data, str(folder / "run" / "merged"), part):
             _save(path, data)
     return data
+
+
+def _score_longform(data: dict, model: str, part: str) -> bool:
+    """Adds the part's long-form score to a run's (or the base model's) scores when missing; True if it did."""
+    key = "longform" if part == "test" else "longform-tuning"
+    if key in data:
+        return False
+    print(f"  long form ({part}) of {model}", flush=True)
+    data[key] = score_longform(model, part)
+    return True
+
+
+def rescore_earlier() -> None:
+    """Earlier code's kept runs get the tuning long-form score they were made without (their models are kept)."""
+    for path in sorted((QUALITY / "runs").glob("*/seed*/scores.json")):
+        data = _load(path)
+        merged = path.parent / "run" / "merged"
+        if path.parent.parent.name not in RECIPES and "tuning" in data and merged.is_dir() and \
+                _score_longform(data, str(merged), "tuning"):
+            _save(path, data)
 
 
 def _cli(log: Path, *args: object) -> None:
@@ -228,11 +259,13 @@ def _kept_runs(recipe: str) -> list[dict]:
 def tuning_table(base: dict) -> list[str]:
     names = list(SYNTHETIC["tuning"]) + list(REAL["tuning"])
     header = ["recipe", "seeds", "train s"] + [f"{n} recall" for n in names if n in KEYWORD_SETS] + \
-             [f"{n} ΔWER pts" for n in names if n not in KEYWORD_SETS]
+             [f"{TUNING_LONGFORM} long-form recall (cues)"] + [f"{n} ΔWER pts" for n in names if n not in KEYWORD_SETS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     tuning = base["tuning"]
+    longform = base.get("longform-tuning")
     lines.append("| base tiny.en | – | – | " + " | ".join(
         [f"{tuning[n]['recall']:.2f}" for n in names if n in KEYWORD_SETS] +
+        [f"{longform['recall']:.2f} ({longform['cues']})" if longform else "–"] +
         [f"{100 * tuning[n]['wer']:.1f} % WER" for n in names if n not in KEYWORD_SETS]) + " |")
     earlier = sorted(p.name for p in (QUALITY / "runs").glob("*") if p.is_dir() and p.name not in RECIPES)
     for name in [*earlier, *RECIPES]:
@@ -244,6 +277,9 @@ def tuning_table(base: dict) -> list[str]:
         cells = [label, str(len(runs)),
                  Summary([r["train_s"] for r in runs]).text("s")]
         cells += [Summary([r["tuning"][n]["recall"] for r in runs]).text("recall") for n in names if n in KEYWORD_SETS]
+        scored = [r["longform-tuning"] for r in runs if "longform-tuning" in r]
+        cells.append(f"{Summary([lf['recall'] for lf in scored]).text('recall')} "
+                     f"({'/'.join(str(lf['cues']) for lf in scored)})" if scored else "–")
         cells += [Summary([r["tuning"][n]["wer"] - base["tuning"][n]["wer"] for r in runs]).text("delta")
                   for n in names if n not in KEYWORD_SETS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -303,6 +339,13 @@ def write_results(parts: list[str]) -> None:
         "### Tuning part (recipes are compared here, and only here)",
         "",
         *tuning_table(base),
+        "",
+        f"Long form: {TUNING_LONGFORM}'s recording transcribed whole with timestamps (transformers); in brackets the "
+        "cues each seed wrote (the reference has "
+        f"{_cue_count(sets('tuning')[TUNING_LONGFORM][1])} cues; one cue per 30 s window means the model forgot "
+        "timestamps).",
+        "",
+        *[f"- `{name}`: {note}" for name, note in EARLIER.items()],
         "",
         "Recipes: " + "; ".join(f"`{r.name}`: {r.note}" + (f" (`prepare {' '.join(r.prepare)}`)" if r.prepare else "")
                                 + (f" (`train {' '.join(r.train)}`)" if r.train else "") for r in RECIPES.values()),
@@ -372,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
         base_scores(["tuning", "test"] if args.part == "all" else [args.part])
+        rescore_earlier()
         for name in names:
             parts = ["tuning"] if args.part == "tuning" else ["test"] if args.part == "test" else \
                 ["tuning", "test"] if name == "defaults" else ["tuning"]

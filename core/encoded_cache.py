@@ -64,13 +64,14 @@ class EncodedCache:
         np.save(tmp, np.ascontiguousarray(value, dtype=np.float32))
         tmp.replace(self.folder / f"{key}.npy")
 
-    def text(self, key: str) -> str | None:
+    def text(self, key: str) -> str | list | None:
+        """A base-model transcript kept under `key`: its text, or its timed segments as lists."""
         try:
             return json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))["text"]
         except (OSError, ValueError, KeyError):
             return None
 
-    def put_text(self, key: str, text: str) -> None:
+    def put_text(self, key: str, text: str | list) -> None:
         if self._room():
             atomic_write_text(self.folder / f"{key}.json", json.dumps({"text": text}) + "\n")
 

@@ -39,6 +39,8 @@ from core.train_config import save as save_config
 from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
+TIMESTAMP_S = 0.02  # Whisper's timestamp tokens: <|0.00|> … <|30.00|> in steps of 20 ms
+WINDOW_STEPS = 1500
 DECODER_ONLY = r".*model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)\.({targets})$"
 
 
@@ -307,6 +309,8 @@ def _make_trainer_class():
             weights = torch.where(keyword_mask, 1.0, other) * valid
             loss = (ce * weights).sum() / weights.sum().clamp_min(1e-6)
             plain = valid & ~keyword_mask
+            if self.text_vocab is not None:  # timestamp tokens are learnt from their labels alone
+                plain = plain & (labels < self.text_vocab)
             if teacher_ids is not None and self.distill > 0 and bool(plain.any()):
                 target = F.softmax(teacher_logp, dim=-1)  # renormalised over the top k
                 text_logp = F.log_softmax(outputs.logits[..., :self.text_vocab].float(), dim=-1)  # as the teacher
@@ -373,27 +377,60 @@ def base_transcripts(model, encoder: Encoder, clips: Sequence[np.ndarray], gener
                      batch_size: int = 8) -> list[str]:
     """What the model says for each clip (greedy, no timestamps). Called before the first update, when LoRA's B
     matrices are still zero: this is the base model labelling the replay and guard speech."""
+
+    def texts(output, batch) -> list[str]:
+        return [text.strip() for text in encoder.processor.tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+    return _base_labels(model, encoder, clips, generate_kwargs, texts, batch_size)
+
+
+TimedSegments = list[tuple[float, float, str]]  # (start s, end s, text) as the model said it, timestamps on
+
+
+def base_segments(model, encoder: Encoder, clips: Sequence[np.ndarray], generate_kwargs: dict,
+                  batch_size: int = 8) -> list[TimedSegments]:
+    """What the model says for each clip with timestamps on, as timed segments (segments the model places past
+    the clip's end are dropped). Training on them keeps the timestamp mode that long-form transcription needs."""
+    tokenizer = encoder.processor.tokenizer
+    kwargs = {**generate_kwargs, "return_timestamps": True, "return_segments": True, "max_new_tokens": 220}
+
+    def segments(output, batch: list[np.ndarray]) -> list[TimedSegments]:
+        found = []
+        for row, clip in zip(output["segments"], batch, strict=True):
+            seconds = len(clip) / SAMPLE_RATE
+            found.append([(round(float(s["start"]), 2), math.floor(min(float(s["end"]), seconds) * 100) / 100,
+                           tokenizer.decode(s["tokens"], skip_special_tokens=True).strip())
+                          for s in row if float(s["start"]) < seconds - 0.1])
+        return [[seg for seg in row if seg[2] and seg[1] > seg[0]] for row in found]
+
+    return _base_labels(model, encoder, clips, kwargs, segments, batch_size)
+
+
+def _base_labels(model, encoder: Encoder, clips: Sequence[np.ndarray], generate_kwargs: dict, read,
+                 batch_size: int) -> list:
+    """The base model's output for each clip, batched, read by `read(generate's output, the batch's clips)` and
+    kept in the encoder's cache (keyed by the audio and the decoding settings)."""
     import torch
 
     settings = json.dumps(generate_kwargs, sort_keys=True)
     keys = [audio_key(clip, settings) for clip in clips]
-    texts = [encoder.cache.text(key) if encoder.cache is not None else None for key in keys]
-    todo = [i for i, text in enumerate(texts) if text is None]
+    labels = [encoder.cache.text(key) if encoder.cache is not None else None for key in keys]
+    todo = [i for i, label in enumerate(labels) if label is None]
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for first in range(0, len(todo), batch_size):
             rows = todo[first:first + batch_size]
-            features = encoder.features([clips[i] for i in rows]).to(encoder.device, model.dtype)
-            tokens = model.generate(input_features=features, **generate_kwargs)
-            for i, text in zip(rows, encoder.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True),
-                               strict=True):
-                texts[i] = text.strip()
+            batch = [clips[i] for i in rows]
+            features = encoder.features(batch).to(encoder.device, model.dtype)
+            for i, label in zip(rows, read(model.generate(input_features=features, **generate_kwargs), batch),
+                                strict=True):
+                labels[i] = label
                 if encoder.cache is not None:
-                    encoder.cache.put_text(keys[i], texts[i])
+                    encoder.cache.put_text(keys[i], label)
     if was_training:
         model.train()
-    return [text or "" for text in texts]
+    return labels
 
 
 class _EventsCallback:
@@ -601,12 +638,13 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
 
 def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event: EventHandler,
               stage: str, keywords: Sequence[Keyword] = ()) -> list[Example]:
-    """Every row at every speed → Example (encoder outputs computed here, once, when cached)."""
-    clips, texts = [], []
-    for samples, text in rows:
+    """Every row at every speed → Example (encoder outputs computed here, once, when cached). A row's target is
+    its text, or the base model's timed segments (trained with timestamps, rescaled to the speed)."""
+    clips, targets = [], []
+    for samples, target in rows:
         for factor in speeds:
             clips.append(speed_perturb(samples, factor))
-            texts.append(text)
+            targets.append((target, factor))
     done = [0]
 
     def tick(n: int) -> None:
@@ -618,8 +656,35 @@ def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event:
     else:
         inputs = encoder.features(clips)
         tick(len(clips))
-    labels = {text: label_ids(tokenizer, text, keywords) for text in set(texts)}
-    return [Example(inputs[i], labels[text][0], text, labels[text][1]) for i, text in enumerate(texts)]
+    texts = {target: label_ids(tokenizer, target, keywords) for target, _ in targets if isinstance(target, str)}
+    examples = []
+    for i, (target, factor) in enumerate(targets):
+        if isinstance(target, str):
+            examples.append(Example(inputs[i], texts[target][0], target, texts[target][1]))
+        else:
+            examples.append(Example(inputs[i], timestamped_label_ids(tokenizer, target, factor),
+                                    " ".join(text for _, _, text in target)))
+    return examples
+
+
+def timestamped_label_ids(tokenizer, segments: TimedSegments, factor: float = 1.0) -> tuple[int, ...]:
+    """Token ids to learn in timestamp mode: prefix tokens without <|notimestamps|>, then <|start|> text <|end|>
+    per segment, times divided by the speed factor (a clip played faster ends sooner), then <|endoftext|>."""
+    first = _first_timestamp(tokenizer)
+    skip = {tokenizer.convert_tokens_to_ids("<|startoftranscript|>"), first - 1}
+    ids = [t for t in tokenizer.prefix_tokens if t not in skip]
+
+    def stamp(seconds: float) -> int:
+        return first + min(WINDOW_STEPS, max(0, round(seconds / factor / TIMESTAMP_S)))
+
+    for start, end, text in segments:
+        ids += [stamp(start), *tokenizer(" " + text.strip(), add_special_tokens=False).input_ids, stamp(end)]
+    return (*ids, tokenizer.eos_token_id)
+
+
+def _labelled(clips: Sequence[np.ndarray], labels: Sequence) -> list[tuple[np.ndarray, object]]:
+    """(clip, label) rows, without the clips the base model heard nothing in."""
+    return [(clip, label) for clip, label in zip(clips, labels, strict=True) if label]
 
 
 def attach_teacher(model, examples: list[Example], collate: Collator, device: str, text_vocab: int, k: int = 16,
@@ -710,12 +775,15 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         on_event(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
                      "(replay and guard)"))
         kwargs = _generate_kwargs(resolved, config)
-        labelled = {role: [(clip, text) for clip, text in zip(clips, base_transcripts(model, encoder, clips, kwargs),
-                                                                strict=True) if text]
-                    for role, clips in speech.items()}
-        train_examples += _examples(labelled["replay"], config.speeds, tokenizer, encoder, config.caches_encoder,
+        # half the replay clips are learnt with timestamps on: the user's rows train without them, and a model that
+        # forgets how to place them writes one 30 s cue per window when it transcribes a long recording
+        timed, plain = speech["replay"][::2], speech["replay"][1::2]
+        replay_rows = _labelled(timed, base_segments(model, encoder, timed, kwargs)) + \
+            _labelled(plain, base_transcripts(model, encoder, plain, kwargs))
+        guard_rows = _labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
+        train_examples += _examples(replay_rows, config.speeds, tokenizer, encoder, config.caches_encoder,
                                     on_event, "encode-replay")
-        guard_examples = _examples(labelled["guard"], (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
+        guard_examples = _examples(guard_rows, (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
                                    "encode-guard")
     # validation at the training speeds too: a short recording holds out only a few keyword occurrences, and the
     # checkpoint chosen on them should hold for voices pitched and paced otherwise (3× the occurrences to judge by)

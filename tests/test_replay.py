@@ -42,3 +42,34 @@ def test_a_checkpoint_over_the_guard_is_never_chosen_over_one_within() -> None:
     assert within_poor > over_less > over_great  # among those over it, the least drift wins
     assert _quality(0.8, 0.1, 0.02, 0.02) > _quality(0.7, 0.0, 0.0, 0.02)  # at the guard is within it
     assert _quality(0.8, 0.1) == _quality(0.8, 0.1, None, 0.02)  # no guard speech (non-English): recall decides
+
+
+def test_timestamped_replay_labels_are_rescaled_to_the_speed(tiny) -> None:
+    from transformers import WhisperProcessor
+
+    from core.train import timestamped_label_ids
+
+    tokenizer = WhisperProcessor.from_pretrained(tiny.hf_dir).tokenizer
+    tokenizer.set_prefix_tokens(predict_timestamps=False)  # as training sets it: the timed rows drop that token
+    ids = timestamped_label_ids(tokenizer, [(0.0, 2.5, "Okay."), (2.5, 7.12, "Does anyone want to see it?")],
+                                factor=1.1)
+    first = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1  # <|0.00|>; later ones are not listed by name
+    assert [round((t - first) * 0.02, 2) for t in ids if t >= first] == [0.0, 2.28, 2.28, 6.48]
+    assert ids[-1] == tokenizer.eos_token_id and first - 1 not in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == " Okay. Does anyone want to see it?"
+
+
+def test_the_base_model_places_timed_segments_inside_each_replay_clip(tiny) -> None:
+    """What half the replay rows are trained on: the base model's own timestamped transcript of real speech."""
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from core.train import Encoder, base_segments
+
+    processor = WhisperProcessor.from_pretrained(tiny.hf_dir)
+    model = WhisperForConditionalGeneration.from_pretrained(tiny.hf_dir)
+    clips = replay.load("replay")[:2]
+    found = base_segments(model, Encoder(processor, model, "cpu"), clips, {"num_beams": 1, "do_sample": False})
+    for clip, segments in zip(clips, found, strict=True):
+        assert len(segments) >= 2 and all(text for _, _, text in segments)
+        times = [t for start, end, _ in segments for t in (start, end)]
+        assert times == sorted(times) and times[-1] <= len(clip) / 16000

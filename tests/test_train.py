@@ -1,5 +1,6 @@
-"""End to end on the sample: prepare → train (default settings) → evaluate, on a voice not in training and
-on two forgetting checks (plain synthetic English in the train voices, and real human speech).
+"""End to end on the sample with the defaults only (the user's path: `prepare` + `train`, no flags, the recording
+alone): evaluated on a voice not in training and on two forgetting checks (plain synthetic English in the train
+voices, and real human speech). One seed; bench/quality.py measures the same path over seeds and more voices.
 
 One training run (module fixture) serves every test here; it is the slow part of the suite, and CI runs it.
 """
@@ -41,13 +42,11 @@ def human_control(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny) -> dict:
-    """`whisper-tui prepare` (jargon recording + plain speech, training views) and `whisper-tui train` with
-    default settings; the recording's own held-out cues choose the checkpoint, validation.* stays unseen."""
+    """`whisper-tui prepare` and `whisper-tui train` with no flags but the files; the recording's own held-out cues
+    choose the checkpoint (within the guard), validation.* stays unseen."""
     work = tmp_path_factory.mktemp("train-e2e")
     dataset, run_dir = work / "dataset", work / "run"
-    cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"),
-        "--audio", str(SAMPLES / "plain.mp3"), "--captions", str(SAMPLES / "plain.vtt"), "--views",
-        "-o", str(dataset))
+    cli("prepare", "--audio", str(SAMPLES / "train.mp3"), "--captions", str(SAMPLES / "train.vtt"), "-o", str(dataset))
     started = time.monotonic()
     trained = cli("train", "--dataset", str(dataset), "--keywords", str(SAMPLES / "keywords.txt"), "-o", str(run_dir))
     seconds = time.monotonic() - started
@@ -78,7 +77,8 @@ def test_keywords_learned_on_an_unseen_voice_without_forgetting(report):
     base, tuned = variants["baseline"], variants["fine-tuned"]
     summary = {name: (v["recall"], v["wer"], v["control_wer"]) for name, v in variants.items()}
     print(json.dumps(summary, indent=1))
-    assert tuned["recall"] >= 0.8 and tuned["recall"] > base["recall"]
+    # one seed on one unseen voice: a smoke bar; bench/quality.py holds the recipe to its bars over seeds and voices
+    assert tuned["recall"] >= 0.6 and tuned["recall"] >= base["recall"] + 0.25
     assert tuned["wer"] < base["wer"]
     for control in ("control", "human_control"):
         rise_points = 100 * (tuned["control_wer"][control] - base["control_wer"][control])
@@ -98,9 +98,11 @@ def test_metrics_log_has_a_baseline_row_and_the_best_is_chosen_by_quality(run):
     evals = [r for r in rows if r["kind"] == "eval"]
     trains = [r for r in rows if r["kind"] == "train"]
     assert evals[0]["step"] == 0 and trains and all("loss" in r for r in trains)
-    assert all({"wer", "cer", "keyword_recall", "quality"} <= r.keys() for r in evals)
+    assert all({"wer", "cer", "keyword_recall", "quality", "drift", "within_guard"} <= r.keys() for r in evals)
     train_report = json.loads((run["dir"] / "report.json").read_text())
-    best = max(evals, key=lambda r: (round(r["keyword_recall"], 3), -r["wer"]))
+    within = [r for r in evals if r["within_guard"]]
+    assert within and evals[0]["drift"] == 0  # the base model does not drift from itself
+    best = max(within, key=lambda r: (round(r["keyword_recall"], 3), -r["wer"]))
     assert train_report["best"]["step"] == best["step"]
     assert train_report["best"]["keyword_recall"] == pytest.approx(best["keyword_recall"])
     assert "not eval loss" in train_report["selection"]
@@ -174,4 +176,4 @@ def test_ct2_export_transcribes_like_the_merged_model(run):
         wers[quantization] = wer_of(run["dir"] / "ct2", "ctranslate2", quantization)
     print(wers)
     assert wers["float32"] <= merged + 0.02 and wers["int8"] <= merged + 0.02
-    assert abs(wers["int8"] - wers["float32"]) <= 0.02
+    assert wers["int8"] <= wers["float32"] + 0.02  # int8 may also land a little better (2.7 % vs 6.3 % once)

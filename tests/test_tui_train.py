@@ -1,5 +1,5 @@
 """Screen 4, Train: a real (short) run started from the form, its rows arriving live, stop and resume; the form's
-checks; and a snapshot of the screen showing a recorded run (tests/data/recorded_run: a real 8-epoch run)."""
+checks; and a snapshot of the screen showing a recorded run (tests/data/recorded_run: a real default run of bench/quality.py, one checkpoint over the guard)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ async def test_a_run_started_from_the_screen_streams_rows_stops_and_resumes(samp
 
 
 def test_train_screen_snapshot(sample: Workspace, snap_compare) -> None:
-    """A finished run's table, plots and best row, from the metrics.jsonl of a real 8-epoch run."""
+    """A finished run's table, plots and best row, and a checkpoint marked over the guard (a real default run)."""
     run_dir = sample.runs_dir / "run-20261126-0420"
     run_dir.mkdir(parents=True)
     shutil.copy(RECORDED / "metrics.jsonl", run_dir / "metrics.jsonl")
