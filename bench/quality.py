@@ -203,13 +203,31 @@ def run(recipe: Recipe, seed: int, parts: list[str]) -> dict:
 
 
 def _score_longform(data: dict, model: str, part: str) -> bool:
-    """Adds the part's long-form score to a run's (or the base model's) scores when missing; True if it did."""
+    """Adds the part's long-form scores to a run's (or the base model's) scores when missing; True if it did."""
     key = "longform" if part == "test" else "longform-tuning"
-    if key in data:
+    missing = [k for k in (key, "pipeline-chunks") if k not in data and (k == key or part == "tuning")]
+    if not missing:
         return False
     print(f"  long form ({part}) of {model}", flush=True)
-    data[key] = score_longform(model, part)
+    if key in missing:
+        data[key] = score_longform(model, part)
+    if "pipeline-chunks" in missing:
+        data["pipeline-chunks"] = pipeline_chunks(model)
     return True
+
+
+def pipeline_chunks(model: str) -> int:
+    """How many timed chunks transformers' own ASR pipeline (chunk_length_s=30, timestamps on: what a user of the
+    merged model runs) makes of the tuning long-form recording; a model that forgot timestamps makes one per window."""
+    from transformers import pipeline
+
+    from core.audio import load_audio
+    from core.models import resolve
+
+    audio, _ = sets("tuning")[TUNING_LONGFORM]
+    asr = pipeline("automatic-speech-recognition", model=str(resolve(model).hf_dir), device="cpu")
+    result = asr({"raw": load_audio(audio), "sampling_rate": 16000}, return_timestamps=True, chunk_length_s=30)
+    return len(result["chunks"])
 
 
 def rescore_earlier() -> None:
@@ -259,13 +277,14 @@ def _kept_runs(recipe: str) -> list[dict]:
 def tuning_table(base: dict) -> list[str]:
     names = list(SYNTHETIC["tuning"]) + list(REAL["tuning"])
     header = ["recipe", "seeds", "train s"] + [f"{n} recall" for n in names if n in KEYWORD_SETS] + \
-             [f"{TUNING_LONGFORM} long-form recall (cues)"] + [f"{n} ΔWER pts" for n in names if n not in KEYWORD_SETS]
+             [f"{TUNING_LONGFORM} long-form recall (cues)", "pipeline chunks"] + \
+             [f"{n} ΔWER pts" for n in names if n not in KEYWORD_SETS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     tuning = base["tuning"]
     longform = base.get("longform-tuning")
     lines.append("| base tiny.en | – | – | " + " | ".join(
         [f"{tuning[n]['recall']:.2f}" for n in names if n in KEYWORD_SETS] +
-        [f"{longform['recall']:.2f} ({longform['cues']})" if longform else "–"] +
+        [f"{longform['recall']:.2f} ({longform['cues']})" if longform else "–", str(base.get("pipeline-chunks", "–"))] +
         [f"{100 * tuning[n]['wer']:.1f} % WER" for n in names if n not in KEYWORD_SETS]) + " |")
     earlier = sorted(p.name for p in (QUALITY / "runs").glob("*") if p.is_dir() and p.name not in RECIPES)
     for name in [*earlier, *RECIPES]:
@@ -280,6 +299,7 @@ def tuning_table(base: dict) -> list[str]:
         scored = [r["longform-tuning"] for r in runs if "longform-tuning" in r]
         cells.append(f"{Summary([lf['recall'] for lf in scored]).text('recall')} "
                      f"({'/'.join(str(lf['cues']) for lf in scored)})" if scored else "–")
+        cells.append("/".join(str(r["pipeline-chunks"]) for r in runs if "pipeline-chunks" in r) or "–")
         cells += [Summary([r["tuning"][n]["wer"] - base["tuning"][n]["wer"] for r in runs]).text("delta")
                   for n in names if n not in KEYWORD_SETS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -342,8 +362,9 @@ def write_results(parts: list[str]) -> None:
         "",
         f"Long form: {TUNING_LONGFORM}'s recording transcribed whole with timestamps (transformers); in brackets the "
         "cues each seed wrote (the reference has "
-        f"{_cue_count(sets('tuning')[TUNING_LONGFORM][1])} cues; one cue per 30 s window means the model forgot "
-        "timestamps).",
+        f"{_cue_count(sets('tuning')[TUNING_LONGFORM][1])} cues). Pipeline chunks: the same recording through "
+        "transformers' ASR pipeline (`chunk_length_s=30`, timestamps on), per seed; one chunk per 30 s window (2 for "
+        "this 50 s recording) means the model forgot timestamps.",
         "",
         *[f"- `{name}`: {note}" for name, note in EARLIER.items()],
         "",
