@@ -28,7 +28,7 @@ import soundfile as sf
 from core import captions as caps
 from core.audio import SAMPLE_RATE, iter_windows, probe
 from core.errors import InputError
-from core.events import Done, EventHandler, Log, Progress, ignore
+from core.events import Done, EventHandler, Log, Progress, ignore, library_bars_off
 from core.files import atomic_directory, atomic_write_text
 from core.segments import MAX_MS, PAD_MS, Problem, Segment, hold_out, pack, training_views
 
@@ -280,20 +280,6 @@ def _check_fits(recording: Recording, segment: Segment, samples: int) -> None:
 # ---------------------------------------------------------------------------- writing
 
 
-@contextlib.contextmanager
-def _no_library_bars() -> Iterator[None]:
-    """datasets draws tqdm bars on stderr, which would tear the TUI; our Progress events replace them."""
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            enable_progress_bars()
-
-
 def _check_output(path: Path) -> None:
     """Refuse to replace anything but a dataset we made (or an empty folder)."""
     if not path.exists():
@@ -444,7 +430,7 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
         probe(source.recording.audio)
     for problem in (problem for p in plans for problem in p.problems):
         on_event(Log(str(problem), level="warning"))
-    with _no_library_bars(), atomic_directory(output) as tmp:
+    with library_bars_off("datasets.utils"), atomic_directory(output) as tmp:
         splits = _write_rows(plans, tmp, on_event)
         atomic_write_text(tmp / MARKER, _marker(plans, options, splits))
     problems = tuple(str(problem) for p in plans for problem in p.problems)
@@ -496,6 +482,6 @@ def push_to_hub(dataset_dir: Path, repo_id: str, private: bool = True) -> str:
     from datasets import load_from_disk
 
     dataset = load_from_disk(str(dataset_dir))
-    with one_line_errors(repo_id, token), _no_library_bars(), no_hub_bars():
+    with one_line_errors(repo_id, token), library_bars_off("datasets.utils"), no_hub_bars():
         commit = dataset.push_to_hub(repo_id, token=token, private=private)
     return str(commit.repo_url)

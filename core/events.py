@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -90,3 +92,17 @@ def from_json(line: str) -> Event:
         return kind(**data)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"not an event line: {line[:80]!r}") from err
+
+
+@contextlib.contextmanager
+def library_bars_off(utils_module: str) -> Iterator[None]:
+    """A library's own tqdm bars (`datasets.utils`, `huggingface_hub.utils`) off for the block and restored after:
+    they draw on stderr, which would tear the TUI, and our Progress events say the same."""
+    utils = importlib.import_module(utils_module)
+    was_disabled = utils.are_progress_bars_disabled()
+    utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            utils.enable_progress_bars()

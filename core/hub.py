@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 
 from core.errors import InputError, JobError
+from core.events import library_bars_off
 
 REASON_LIMIT = 300  # characters of the Hub's own message kept in the one line
 
@@ -36,19 +37,10 @@ def ready_to_push(repo_id: str) -> str:
     return token()
 
 
-@contextlib.contextmanager
-def no_hub_bars() -> Iterator[None]:
-    """huggingface_hub draws a tqdm bar per uploaded file on stderr, which would tear the TUI (and says nothing the
-    one result line does not); restored afterwards."""
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            enable_progress_bars()
+def no_hub_bars() -> contextlib.AbstractContextManager[None]:
+    """huggingface_hub draws a tqdm bar per uploaded file, which would tear the TUI (and says nothing the one result
+    line does not)."""
+    return library_bars_off("huggingface_hub.utils")
 
 
 @contextlib.contextmanager

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from textual.pilot import Pilot
 
 from core.errors import JobError
 from core.evaluate import push_model
 from core.workspace import Workspace
 from tests.local_hub import LocalHub, running_hub
-from tests.tui_helpers import ROOT, SAMPLES, wait_for
+from tests.tui_helpers import ROOT, SAMPLES, open_evaluate, wait_for
+from tests.tui_helpers import status_text as status
 from tui.app import WhisperTuiApp
-from tui.screens.evaluate import EvaluateScreen
-from tui.widgets.lines import StatusLine
 
 TOKEN = "hf_localHubPushTest0123456789abcdef"
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded_evaluation"
@@ -129,14 +127,3 @@ def test_a_refused_token_is_one_line_with_the_token_masked(tmp_path: Path, tiny,
 # ---------------------------------------------------------------------------- helpers
 
 
-async def open_evaluate(pilot: Pilot) -> EvaluateScreen:
-    await pilot.press("5")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvaluateScreen))
-    await pilot.pause()
-    screen = pilot.app.screen
-    assert isinstance(screen, EvaluateScreen)
-    return screen
-
-
-def status(screen: EvaluateScreen) -> str:
-    return screen.query_one(StatusLine).text.plain

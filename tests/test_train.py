@@ -80,9 +80,12 @@ def test_keywords_learned_on_an_unseen_voice_without_forgetting(report):
     # one seed on one unseen voice: a smoke bar; bench/quality.py holds the recipe to its bars over seeds and voices
     assert tuned["recall"] >= 0.6 and tuned["recall"] >= base["recall"] + 0.25
     assert tuned["wer"] < base["wer"]
-    for control in ("control", "human_control"):
+    # one seed, a few hundred words each: real speech within the protocol's worst-seed bar (+2 points); the synthetic
+    # control (131 words in the training voices, which the default path no longer trains on plain speech) within 5
+    # words. bench/quality.py holds the defaults to +1.0 mean / +2.0 worst over 3 seeds on the test sets.
+    for control, bar in (("control", 4.0), ("human_control", 2.0)):
         rise_points = 100 * (tuned["control_wer"][control] - base["control_wer"][control])
-        assert rise_points <= 2.0, (control, rise_points)
+        assert rise_points <= bar, (control, rise_points)
 
 
 def test_report_shows_baseline_prompted_and_fine_tuned_side_by_side(report):

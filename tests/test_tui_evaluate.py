@@ -37,10 +37,10 @@ from core.evaluate import (
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
 from core.workspace import Workspace
-from tests.tui_helpers import SAMPLES, wait_for
+from tests.tui_helpers import SAMPLES, open_evaluate, wait_for
+from tests.tui_helpers import status_text as status
 from tui.app import WhisperTuiApp
-from tui.screens.evaluate import BASE, EvaluateScreen
-from tui.widgets.lines import StatusLine
+from tui.screens.evaluate import BASE
 
 HELD_OUT_CUES = 4
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded_evaluation"
@@ -109,17 +109,6 @@ def with_report(project: Workspace, evaluated: Path) -> Workspace:
     return project
 
 
-async def open_evaluate(pilot: Pilot) -> EvaluateScreen:
-    await pilot.press("5")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvaluateScreen))
-    await pilot.pause()
-    screen = pilot.app.screen
-    assert isinstance(screen, EvaluateScreen)
-    return screen
-
-
-def status(screen: EvaluateScreen) -> str:
-    return screen.query_one(StatusLine).text.plain
 
 
 def column(table: DataTable, index: int) -> list[str]:

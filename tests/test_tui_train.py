@@ -1,5 +1,6 @@
 """Screen 4, Train: a real (short) run started from the form, its rows arriving live, stop and resume; the form's
-checks; and a snapshot of the screen showing a recorded run (tests/data/recorded_run: a real default run of bench/quality.py, one checkpoint over the guard)."""
+checks; and a snapshot of the screen showing a recorded run (tests/data/recorded_run: a real default run of
+bench/quality.py, one checkpoint over the guard)."""
 
 from __future__ import annotations
 

@@ -105,3 +105,20 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
+async def open_evaluate(pilot: Pilot):
+    """Screen 5 (Evaluate), opened with its key."""
+    from tui.screens.evaluate import EvaluateScreen
+
+    await pilot.press("5")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvaluateScreen))
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, EvaluateScreen)
+    return screen
+
+
+def status_text(screen) -> str:
+    """The screen's status line, as plain text."""
+    from tui.widgets.lines import StatusLine
+
+    return screen.query_one(StatusLine).text.plain
