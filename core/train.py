@@ -775,8 +775,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         on_event(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
                      "(replay and guard)"))
         kwargs = _generate_kwargs(resolved, config)
-        # half the replay clips are learnt with timestamps on: the user's rows train without them, and a model that
-        # forgets how to place them writes one 30 s cue per window when it transcribes a long recording
+        # half the replay clips are learnt with timestamps on: the user's rows train without them, yet long recordings
+        # are transcribed with them, and a chunked pipeline stitches its windows where the model puts them
         timed, plain = speech["replay"][::2], speech["replay"][1::2]
         replay_rows = _labelled(timed, base_segments(model, encoder, timed, kwargs)) + \
             _labelled(plain, base_transcripts(model, encoder, plain, kwargs))
