@@ -218,8 +218,8 @@ def _score_longform(data: dict, model: str, part: str) -> bool:
 
 def pipeline_longform(model: str) -> dict:
     """The tuning long-form recording through transformers' own ASR pipeline (chunk_length_s=30, timestamps on: what
-    a user of the merged model runs, and what `transcribe --engine transformers` does): its WER and chunk count. Chunked
-    decoding stitches windows at the timestamps the model writes, so a model that places them badly loses words."""
+    a user of the merged model may run): its WER and chunk count. Chunked decoding stitches windows at the timestamps
+    the model writes, so a model that places them badly loses words."""
     import jiwer
     from transformers import pipeline
 
@@ -374,9 +374,10 @@ def write_results(parts: list[str]) -> None:
         f"Long form: {TUNING_LONGFORM}'s recording transcribed whole with timestamps (transformers); in brackets the "
         "cues each seed wrote (the reference has "
         f"{_cue_count(sets('tuning')[TUNING_LONGFORM][1])} cues). Pipeline: the same recording through transformers' "
-        "ASR pipeline (`chunk_length_s=30`, timestamps on, as `transcribe --engine transformers` runs it), per seed: "
-        "WER in % and the number of timed chunks; the pipeline stitches its windows at the timestamps the model "
-        "writes.",
+        "ASR pipeline (`chunk_length_s=30`, timestamps on: what a user of the merged model may run), per seed: WER in % "
+        "and the number of timed chunks; the pipeline stitches its windows at the timestamps the model writes, and "
+        "varies widely from seed to seed, the base model included (the project's own long-form path, the column "
+        "before, does not).",
         "",
         *[f"- `{name}`: {note}" for name, note in EARLIER.items()],
         "",
