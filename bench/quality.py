@@ -374,8 +374,8 @@ def write_results(parts: list[str]) -> None:
         f"Long form: {TUNING_LONGFORM}'s recording transcribed whole with timestamps (transformers); in brackets the "
         "cues each seed wrote (the reference has "
         f"{_cue_count(sets('tuning')[TUNING_LONGFORM][1])} cues). Pipeline: the same recording through transformers' "
-        "ASR pipeline (`chunk_length_s=30`, timestamps on: what a user of the merged model may run), per seed: WER in % "
-        "and the number of timed chunks; the pipeline stitches its windows at the timestamps the model writes, and "
+        "ASR pipeline (`chunk_length_s=30`, timestamps on: what a user of the merged model may run), per seed: WER in "
+        "% and the number of timed chunks; the pipeline stitches its windows at the timestamps the model writes, and "
         "varies widely from seed to seed, the base model included (the project's own long-form path, the column "
         "before, does not).",
         "",
