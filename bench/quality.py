@@ -204,35 +204,32 @@ def run(recipe: Recipe, seed: int, parts: list[str]) -> dict:
 
 def _score_longform(data: dict, model: str, part: str) -> bool:
     """Adds the part's long-form scores to a run's (or the base model's) scores when missing; True if it did."""
-    key = "longform" if part == "test" else "longform-tuning"
-    missing = [k for k in (key, "pipeline-tuning") if k not in data and (k == key or part == "tuning")]
-    if not missing:
-        return False
-    print(f"  long form ({part}) of {model}", flush=True)
-    if key in missing:
-        data[key] = score_longform(model, part)
-    if "pipeline-tuning" in missing:
-        data["pipeline-tuning"] = pipeline_longform(model)
-    return True
+    scorers = {"longform": lambda: score_longform(model, "test")} if part == "test" else \
+        {"longform-tuning": lambda: score_longform(model, "tuning"),
+         "pipeline-tuning": lambda: pipeline_longform(model)}
+    missing = [key for key in scorers if key not in data]
+    if missing:
+        print(f"  long form ({part}) of {model}", flush=True)
+    for key in missing:
+        data[key] = scorers[key]()
+    return bool(missing)
 
 
 def pipeline_longform(model: str) -> dict:
     """The tuning long-form recording through transformers' own ASR pipeline (chunk_length_s=30, timestamps on: what
     a user of the merged model may run): its WER and chunk count. Chunked decoding stitches windows at the timestamps
     the model writes, so a model that places them badly loses words."""
-    import jiwer
     from transformers import pipeline
 
     from core.audio import load_audio
     from core.captions import read
-    from core.evaluate import normalize
+    from core.evaluate import score_texts
     from core.models import resolve
 
     audio, captions = sets("tuning")[TUNING_LONGFORM]
     asr = pipeline("automatic-speech-recognition", model=str(resolve(model).hf_dir), device="cpu")
     result = asr({"raw": load_audio(audio), "sampling_rate": 16000}, return_timestamps=True, chunk_length_s=30)
-    wer = jiwer.wer(normalize(read(captions).text), normalize(result["text"]))
-    return {"chunks": len(result["chunks"]), "wer": wer}
+    return {"chunks": len(result["chunks"]), "wer": score_texts([read(captions).text], [result["text"]]).wer}
 
 
 def rescore_earlier() -> None:

@@ -309,15 +309,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from core.evaluate import (
-        evaluate,
-        forgetting_table,
-        keyword_change_table,
-        longform_table,
-        overall_table,
-        resolve_run,
-        write_report,
-    )
+    from core.evaluate import evaluate, first_sections, overall_table, resolve_run, write_report
     from core.files import check_writable_dir
     from core.vocabulary import load_keywords
 
@@ -338,17 +330,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if not console.is_terminal:  # piped: no terminal width to respect, keep each row on one line
         console.width = 240
-    # what a user asks first, first: the keywords, whether ordinary speech got worse, the whole recording
-    for title, (headers, rows) in (
-            ("your keywords, before → after (hits)", keyword_change_table(report)),
-            ("did ordinary speech get worse? (control sets)", forgetting_table(report)),
-            (f"{report.main.name}, the whole recording re-transcribed (timestamps on)", longform_table(report)),
-            (f"{report.main.name}: {report.mode} mode, {len(report.keywords)} keywords", overall_table(report))):
-        if rows:
-            table = Table(*headers, title=title)
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
+    overall = (f"{report.main.name}: {report.mode} mode, {len(report.keywords)} keywords", overall_table(report))
+    for title, (headers, rows) in [*first_sections(report), overall]:
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     for path in paths:
         print(path)
     return 0

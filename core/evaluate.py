@@ -364,6 +364,15 @@ def longform_table(report: Report) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def first_sections(report: Report) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    """What a user asks first, in that order, as (title, table), the empty ones left out: each keyword before →
+    after, whether ordinary speech got worse, the whole recording re-transcribed. The report and the CLI show these."""
+    sections = [("Your keywords, before → after (hits on the main set)", keyword_change_table(report)),
+                ("Did ordinary speech get worse? (the control sets)", forgetting_table(report)),
+                ("The whole recording, re-transcribed (timestamps on)", longform_table(report))]
+    return [(title, table) for title, table in sections if table[1]]
+
+
 def to_markdown(report: Report) -> str:
     """report.md, what a user asks first, first: each keyword before → after, whether ordinary speech got worse,
     the whole recording re-transcribed; then the overall table, top substitutions and the VTT files."""
@@ -374,15 +383,8 @@ def to_markdown(report: Report) -> str:
            f"controls: {controls} · {len(report.keywords)} keywords · baseline `{report.base_model}`", "",
            "WER and CER on Whisper-normalised text; keyword recall on the raw text. Δ: percentage points "
            "against the baseline (lower WER is better, higher recall is better).", ""]
-    if report.keywords:
-        out += ["## Your keywords, before → after (hits on the main set)", ""]
-        out += _markdown_table(*keyword_change_table(report))
-    if report.controls and report.variant(FINE_TUNED) is not None:
-        out += ["## Did ordinary speech get worse? (the control sets)", ""]
-        out += _markdown_table(*forgetting_table(report))
-    if report.longform:
-        out += ["## The whole recording, re-transcribed (timestamps on)", ""]
-        out += _markdown_table(*longform_table(report))
+    for title, table in first_sections(report):
+        out += [f"## {title}", "", *_markdown_table(*table)]
     out += ["## Overall", ""]
     out += _markdown_table(*overall_table(report))
     out += ["## Top substitutions (reference → hypothesis, main set)", ""]

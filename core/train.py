@@ -40,7 +40,7 @@ from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
 TIMESTAMP_S = 0.02  # Whisper's timestamp tokens: <|0.00|> … <|30.00|> in steps of 20 ms
-WINDOW_STEPS = 1500
+WINDOW_STEPS = round(30 / TIMESTAMP_S)  # the last one, <|30.00|>
 DECODER_ONLY = r".*model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)\.({targets})$"
 
 
@@ -394,14 +394,14 @@ def base_segments(model, encoder: Encoder, clips: Sequence[np.ndarray], generate
     tokenizer = encoder.processor.tokenizer
     kwargs = {**generate_kwargs, "return_timestamps": True, "return_segments": True, "max_new_tokens": 220}
 
+    def timed(row: list[dict], seconds: float) -> TimedSegments:
+        kept = [(round(float(s["start"]), 2), math.floor(min(float(s["end"]), seconds) * 100) / 100,
+                 tokenizer.decode(s["tokens"], skip_special_tokens=True).strip())
+                for s in row if float(s["start"]) < seconds - 0.1]
+        return [(start, end, text) for start, end, text in kept if text and end > start]
+
     def segments(output, batch: list[np.ndarray]) -> list[TimedSegments]:
-        found = []
-        for row, clip in zip(output["segments"], batch, strict=True):
-            seconds = len(clip) / SAMPLE_RATE
-            found.append([(round(float(s["start"]), 2), math.floor(min(float(s["end"]), seconds) * 100) / 100,
-                           tokenizer.decode(s["tokens"], skip_special_tokens=True).strip())
-                          for s in row if float(s["start"]) < seconds - 0.1])
-        return [[seg for seg in row if seg[2] and seg[1] > seg[0]] for row in found]
+        return [timed(row, len(clip) / SAMPLE_RATE) for row, clip in zip(output["segments"], batch, strict=True)]
 
     return _base_labels(model, encoder, clips, kwargs, segments, batch_size)
 
