@@ -75,6 +75,11 @@ EARLIER = {
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("defaults", "the defaults: `prepare` + `train` with no flags"),
+    Recipe("anchored", "non-keyword tokens learnt at 0.3 weight and pulled to the base model at full weight: "
+                       "the captions' wording of ordinary words should not move the model",
+           train=("--other-weight", "0.3", "--distill", "1.0")),
+    Recipe("anchored-wide", "anchored, with speed views 0.8–1.2: more pitch and pace variety from one recording",
+           train=("--other-weight", "0.3", "--distill", "1.0", "--speeds", "0.8,0.9,1.0,1.1,1.2")),
 )}
 
 

@@ -25,4 +25,6 @@ class JobError(WhisperTuiError):
 
 
 class Cancelled(JobError):
-    """The user stopped a running job; whatever it wrote so far is left consistent."""
+    """The user stopped a running job; whatever it wrote so far is left consistent: exit code 130, as for Ctrl-C."""
+
+    exit_code = 130

@@ -34,6 +34,7 @@ from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
 from core.files import atomic_directory, atomic_write_text
 from core.models import ResolvedModel, resolve
+from core.runs import checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
 from core.train_config import save as save_config
 from core.vocabulary import Keyword
@@ -273,8 +274,9 @@ def _make_trainer_class():
         def __init__(self, *args, eval_examples: list[Example], tokenizer, keywords, english: bool,
                      generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0,
                      text_vocab: int | None = None, guard_examples: list[Example] = (), guard: float | None = None,
-                     **kwargs) -> None:
+                     stop: threading.Event | None = None, **kwargs) -> None:
             super().__init__(*args, **kwargs)
+            self.stop = stop
             self.guard_examples, self.guard = list(guard_examples), guard
             self.text_vocab = text_vocab
             self.other_weight = other_weight
@@ -359,6 +361,8 @@ def _make_trainer_class():
             hypotheses: list[str] = []
             size = self.args.per_device_eval_batch_size
             for first in range(0, len(examples), size):
+                if self.stop is not None and self.stop.is_set() and self.state.global_step == 0:
+                    raise KeyboardInterrupt  # a stop in the baseline: nothing to save, no step to wait for
                 batch = self._prepare_inputs(self.data_collator(examples[first:first + size]))
                 batch.pop("keyword_mask", None)
                 if losses is not None:
@@ -526,7 +530,7 @@ class _ResumeLearningRate:
 def _diverged_message(err: _Diverged, config: TrainConfig, checkpoints: Path) -> str:
     if err.step == 0:
         return f"the base model's validation loss is not finite before any training ({err.what})"
-    last = _last_checkpoint(checkpoints)
+    last = last_checkpoint(checkpoints)
     lr = flag("learning_rate")
     where = (f"the last good checkpoint is {last} ({flag('resume')} with a lower {lr} continues from it)"
              if last is not None else "no checkpoint was saved before it")
@@ -593,6 +597,16 @@ def _stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _stopped_early() -> Cancelled:
+    return Cancelled("training stopped before its first checkpoint; nothing to resume: start it again")
+
+
+def _check_stop(stop: threading.Event) -> None:
+    """Between set-up stages (encoding, labelling, the teacher): a stop asked for there needs no step to land."""
+    if stop.is_set():
+        raise _stopped_early()
+
+
 def _trim_metrics(metrics_file: Path, step: int) -> None:
     """On resume, forget lines logged after the checkpoint we continue from (they will be logged again)."""
     if not metrics_file.is_file():
@@ -606,34 +620,6 @@ def _trim_metrics(metrics_file: Path, step: int) -> None:
         if row.get("step", 0) <= step:
             kept.append(line)
     atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
-
-
-def _step_of(checkpoint: Path) -> int:
-    return int(checkpoint.name.rsplit("-", 1)[-1])
-
-
-def _complete(checkpoint: Path) -> bool:
-    """The Trainer writes trainer_state.json last (after weights, optimizer, scheduler and RNG states), not
-    atomically: a checkpoint whose state file is missing or torn was cut short by a kill."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _checkpoints(checkpoints: Path) -> list[Path]:
-    """checkpoint-N folders, oldest first."""
-    if not checkpoints.is_dir():
-        return []
-    found = [p for p in checkpoints.iterdir() if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()
-             and p.name.startswith("checkpoint-")]
-    return sorted(found, key=_step_of)
-
-
-def _last_checkpoint(checkpoints: Path) -> Path | None:
-    """The newest *complete* checkpoint (a kill while one was being written leaves it half there)."""
-    return next((p for p in reversed(_checkpoints(checkpoints)) if _complete(p)), None)
 
 
 def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event: EventHandler,
@@ -740,7 +726,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     run_dir = Path(config.output)
     checkpoints = run_dir / "checkpoints"
     metrics_file = run_dir / "metrics.jsonl"
-    resume_from = _last_checkpoint(checkpoints) if config.resume else None
+    resume_from = last_checkpoint(checkpoints) if config.resume else None
     if config.resume and resume_from is None:
         raise InputError(f"{run_dir}: no checkpoint to resume from")
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
@@ -769,6 +755,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                  f"{len(rows['validation'])} validation rows; encoder {mode}"))
     train_examples = _examples(rows["train"], config.speeds, tokenizer, encoder, config.caches_encoder,
                                on_event, "encode", config.keywords)
+    _check_stop(stop)
     guard_examples: list[Example] = []
     if config.replay and replay.applies(resolved.multilingual, config.language):
         speech = {role: replay.load(role) for role in replay.ROLES}
@@ -785,10 +772,12 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
                                     on_event, "encode-replay")
         guard_examples = _examples(guard_rows, (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
                                    "encode-guard")
+        _check_stop(stop)
     # validation at the training speeds too: a short recording holds out only a few keyword occurrences, and the
     # checkpoint chosen on them should hold for voices pitched and paced otherwise (3× the occurrences to judge by)
     eval_examples = _examples(rows["validation"], config.speeds, tokenizer, encoder, config.caches_encoder,
                               on_event, "encode-validation")
+    _check_stop(stop)
     if cache is not None and cache.hits:
         on_event(Log(f"encoder outputs: {cache.hits} rows reused from the cache ({cache.folder}), "
                      f"{cache.misses} computed"))
@@ -796,6 +785,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if config.distill > 0:
         train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device,
                                         text_vocab=text_vocab)
+        _check_stop(stop)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -848,16 +838,16 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         callbacks=[_callback(events), _callback(_DivergenceGuard()),
                    *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
         other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab,
-        guard_examples=guard_examples, guard=config.guard)
+        guard_examples=guard_examples, guard=config.guard, stop=stop)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace their prints and bars
         trainer.remove_callback(noisy)
     if resume_from is not None:
-        step = _step_of(resume_from)
+        step = step_of(resume_from)
         if _is_main_process():
             _trim_metrics(metrics_file, step)
-            for torn in (p for p in _checkpoints(checkpoints) if _step_of(p) > step):
+            for torn in (p for p in checkpoint_folders(checkpoints) if step_of(p) > step):
                 on_event(Log(f"removing {torn.name}: it was cut short while being saved"))
                 shutil.rmtree(torn, ignore_errors=True)
         on_event(Log(f"resuming from {resume_from.name}"))
@@ -865,9 +855,14 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         metrics_file.unlink()
 
     with _stop_on_sigint(stop):
+        if resume_from is None:  # the step-0 row; a stop lands in it at once (WhisperTrainer._decode)
+            on_event(Log(f"baseline evaluation: {len(eval_examples)} validation rows, {len(guard_examples)} guard "
+                         "clips"))
         try:
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except KeyboardInterrupt:
+            if last_checkpoint(checkpoints) is None:
+                raise _stopped_early() from None
             raise Cancelled("training interrupted; resume from the last checkpoint with --resume") from None
         except _Diverged as err:
             raise JobError(_diverged_message(err, config, checkpoints)) from None

@@ -116,7 +116,8 @@ def test_sigkill_while_saving_leaves_the_old_or_the_new_file(tmp_path: Path) -> 
 def test_resume_skips_a_checkpoint_cut_short(tmp_path: Path) -> None:
     """The Trainer writes a checkpoint's files one by one, trainer_state.json last: the newest folder may be
     half there after a kill. Resume uses the newest complete one (the real run: test_train_runs.py)."""
-    from core.train import TrainConfig, _last_checkpoint, train
+    from core.runs import last_checkpoint
+    from core.train import TrainConfig, train
 
     checkpoints = tmp_path / "run" / "checkpoints"
     complete = checkpoints / "checkpoint-4"
@@ -126,7 +127,7 @@ def test_resume_skips_a_checkpoint_cut_short(tmp_path: Path) -> None:
     (checkpoints / "checkpoint-8" / "adapter_model.safetensors").write_bytes(b"\0" * 64)  # no state file yet
     (checkpoints / "checkpoint-12").mkdir()
     (checkpoints / "checkpoint-12" / "trainer_state.json").write_text('{"global_step": 1')  # torn mid-write
-    assert _last_checkpoint(checkpoints) == complete
+    assert last_checkpoint(checkpoints) == complete
 
     (complete / "trainer_state.json").unlink()  # now nothing complete is left: one clear line, no traceback
     config = TrainConfig(dataset=tmp_path / "dataset", output=tmp_path / "run", resume=True)

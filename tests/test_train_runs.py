@@ -95,6 +95,50 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, uninterrupte
     assert ours.keys() == theirs.keys() and all(ours[k].equal(theirs[k]) for k in ours)
 
 
+def test_a_stop_during_the_baseline_evaluation_lands_at_once(small_dataset, tmp_path):
+    """Ctrl-C (the TUI's Stop) while the step-0 evaluation decodes: there is nothing to checkpoint yet, so the run
+    ends there (exit 130, one line saying nothing can be resumed) instead of decoding on and training a first step
+    to save; `--resume` then says there is nothing to resume."""
+    run_dir, events = tmp_path / "run", tmp_path / "events.jsonl"
+    child = subprocess.Popen([*_train_cmd(small_dataset, run_dir), "--events", str(events)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while "baseline evaluation" not in (events.read_text() if events.is_file() else ""):
+        assert child.poll() is None, child.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "the baseline evaluation never started"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr[-2000:]
+    assert "stopped before its first checkpoint; nothing to resume" in stderr
+    metrics = run_dir / "metrics.jsonl"
+    assert not metrics.exists() or not metrics.read_text().strip()  # not even the baseline row was finished
+    assert not (run_dir / "checkpoints").exists() or not any((run_dir / "checkpoints").iterdir())
+    resumed = subprocess.run([*_train_cmd(small_dataset, run_dir), "--resume"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 2 and "no checkpoint to resume from" in resumed.stderr
+
+
+def test_a_stop_asked_for_during_set_up_ends_before_training(small_dataset, tmp_path):
+    """In process (the API the TUI's process runs): a stop already set ends the run at the first set-up stage."""
+    import threading
+
+    from core.errors import Cancelled
+    from core.train import TrainConfig, train
+    from core.vocabulary import load_keywords
+
+    stop = threading.Event()
+    stop.set()
+    config = TrainConfig(dataset=small_dataset, output=tmp_path / "run", max_steps=4, speeds=(1.0,), device="cpu",
+                         keywords=load_keywords(SAMPLES / "keywords.txt"))
+    seen: list[object] = []
+    with pytest.raises(Cancelled, match="before its first checkpoint") as info:
+        train(config, seen.append, stop=stop)
+    assert info.value.exit_code == 130
+    assert not any("labelling" in str(getattr(e, "message", "")) for e in seen)  # stopped before the replay stage
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
 def test_a_run_records_the_settings_it_started_with(small_dataset, uninterrupted):
     """What the TUI's Resume reuses (its form shows the defaults after a restart)."""
     from core.train_config import run_config

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, Sparkline
 from core import train_config
 from core.errors import WhisperTuiError
 from core.events import Done, Log, Metrics, Progress
+from core.runs import resumable
 from core.train_config import TrainConfig, run_config
 from core.train_process import TrainProcess, read_metrics, running_pid
 from core.vocabulary import load_keywords
@@ -247,7 +248,7 @@ class TrainScreen(WorkbenchScreen):
         if self.job_name is not None:
             self.say("a run is already going", "warning")
             return
-        stopped = next((r for r in self.runs() if (r / "checkpoints").is_dir() and not (r / "merged").is_dir()), None)
+        stopped = next((r for r in self.runs() if resumable(r) and not (r / "merged").is_dir()), None)
         if stopped is None:
             self.say("no stopped run to resume", "warning")
             return
@@ -327,6 +328,9 @@ class TrainScreen(WorkbenchScreen):
         elif outcome.finished:
             self._set_label(1.0, f"{name}: finished")
             self.say(f"{name} finished: merged model in {name}/merged · e opens the evaluation")
+        elif outcome.stopped and not resumable(outcome.run_dir):
+            self._set_label(0.0, f"{name}: stopped before its first checkpoint")
+            self.say(f"{name} stopped before its first checkpoint: nothing to resume · s starts a run")
         elif outcome.stopped:
             self._set_label(0.0, f"{name}: stopped at a checkpoint")
             self.say(f"{name} stopped with a checkpoint · R resumes it")
