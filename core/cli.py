@@ -398,13 +398,13 @@ class JsonEventWriter(TrainPrinter):
 
 def _train(args: argparse.Namespace) -> int:
     from core import train_config
-    from core.dataset import check_dataset_dir
     from core.files import check_writable_dir
     from core.train import train
+    from core.training_data import kind_of
 
     config = train_config.from_args(args)
     check_writable_dir(config.output)  # both before torch and the model load, and before RUN_DIR is made
-    check_dataset_dir(config.dataset)
+    kind_of(config.dataset)
     printer = JsonEventWriter(args.events) if args.events else TrainPrinter()
     try:
         result = train(config, printer)

@@ -441,31 +441,6 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
 # ---------------------------------------------------------------------------- reading back
 
 
-def check_dataset_dir(path: Path) -> Path:
-    """A quick look (JSON only, no `datasets` import) that `path` is a saved DatasetDict with train and
-    validation splits holding audio and text, so `train` rejects another tool's folder before loading a model."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"dataset folder not found: {path}")
-    if not path.is_dir():
-        raise InputError(f"{path} is a file, not a dataset folder (give the folder `whisper-tui prepare` made)")
-    try:
-        splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{path}: not a dataset made by `whisper-tui prepare` (no dataset_dict.json)") from None
-    for split in SPLITS:
-        if not isinstance(splits, list) or split not in splits:
-            raise InputError(f"{path}: the dataset has no {split!r} split (not made by `whisper-tui prepare`?)")
-        try:
-            columns = json.loads((path / split / "dataset_info.json").read_text(encoding="utf-8"))["features"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # unusual but maybe loadable: `train` opens it and says what is wrong
-        if not isinstance(columns, dict) or "audio" not in columns or "text" not in columns:
-            raise InputError(f"{path}: the {split} split lacks 'audio' or 'text' columns "
-                             "(not made by `whisper-tui prepare`?)")
-    return path
-
-
 # ---------------------------------------------------------------------------- Hub
 
 

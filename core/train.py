@@ -37,6 +37,7 @@ from core.models import ResolvedModel, resolve
 from core.runs import checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
 from core.train_config import save as save_config
+from core.training_data import open_training_data
 from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
@@ -84,31 +85,6 @@ class Example:
     keyword_mask: tuple[bool, ...] = ()
     teacher_ids: object = None  # [len(labels), k] top-k token ids of the base model (for distillation)
     teacher_logp: object = None  # their log-probabilities
-
-
-def _load_rows(dataset_dir: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
-    """(audio, text) rows per split of a `whisper-tui prepare` dataset."""
-    import datasets
-
-    dataset_dir = Path(dataset_dir)
-    if not (dataset_dir / "dataset_dict.json").is_file():
-        raise InputError(f"{dataset_dir}: not a dataset made by `whisper-tui prepare` (no dataset_dict.json)")
-    try:
-        dsd = datasets.load_from_disk(str(dataset_dir))
-    except Exception as err:  # datasets raises many kinds for a broken folder
-        raise InputError(f"{dataset_dir}: cannot open the dataset ({str(err).splitlines()[0]})") from None
-    rows = {}
-    for split in ("train", "validation"):
-        if split not in dsd:
-            raise InputError(f"{dataset_dir}: the dataset has no {split!r} split")
-        table = dsd[split]
-        if "audio" not in table.column_names or "text" not in table.column_names:
-            raise InputError(f"{dataset_dir}: the {split} split lacks 'audio' or 'text' columns")
-        table = table.cast_column("audio", datasets.Audio(sampling_rate=SAMPLE_RATE))
-        rows[split] = [(np.asarray(r["audio"]["array"], dtype=np.float32), r["text"]) for r in table]
-    if not rows["train"]:
-        raise InputError(f"{dataset_dir}: the train split is empty")
-    return rows
 
 
 class Encoder:
@@ -731,12 +707,14 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         raise InputError(f"{run_dir}: no checkpoint to resume from")
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or choose another folder")
+    data = open_training_data(config.dataset, config.columns)  # a bad dataset leaves no run folder behind
+    on_event(Log(data.described))
     run_dir.mkdir(parents=True, exist_ok=True)
     if _is_main_process():  # the settings it runs with: what a resume from the TUI hands back
         save_config(config, run_dir / RUN_CONFIG)
 
+    rows = {split: data.rows(split) for split in ("train", "validation")}
     resolved = resolve(config.model, on_event)
-    rows = _load_rows(config.dataset)
     set_seed(config.seed)
     device = _device(config)
     processor = WhisperProcessor.from_pretrained(resolved.hf_dir)

@@ -46,9 +46,17 @@ def _setting(default: Any, flag: str, help: str, **options: Any) -> Any:
 class TrainConfig:
     """Everything a run needs; the defaults are the measured best recipe for a short recording."""
 
-    dataset: Path = field(metadata={"setting": Setting("--dataset", "from `whisper-tui prepare`",
-                                                       metavar="DATASET_DIR")})
+    dataset: Path = field(metadata={"setting": Setting(
+        "--dataset", "a `whisper-tui prepare` folder, a saved DatasetDict, a folder of parquet or arrow shards, or "
+                     "a Hub dataset id", metavar="DATASET")})
     output: Path = field(metadata={"setting": Setting("--output", "the run folder", short="-o", metavar="RUN_DIR")})
+    audio_column: str | None = _setting(None, "--audio-column", "the dataset's audio column (none: 'audio')",
+                                        metavar="NAME")
+    text_column: str | None = _setting(None, "--text-column", "the dataset's transcript column (none: the first "
+                                       "of text, sentence, transcription, transcript)", metavar="NAME")
+    train_split: str | None = _setting(None, "--train-split", "the split to train on (none: train)", metavar="NAME")
+    eval_split: str | None = _setting(None, "--eval-split", "the split to evaluate on (none: the first of "
+                                      "validation, test, dev)", metavar="NAME")
     model: str = _setting(DEFAULT_MODEL, "--model", "base model spec: tiny.en, base, a directory or a Hub id",
                           short="-m", metavar="MODEL")
     keywords: tuple[Keyword, ...] = _setting((), "--keywords", "keywords.txt: recall is measured on these",
@@ -111,6 +119,13 @@ class TrainConfig:
             raise InputError("the guard (drift allowed on held-out real speech) must be ≥ 0")
         if self.save_total_limit < 1 or self.logging_steps < 1 or self.warmup < 0:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
+
+    @property
+    def columns(self):
+        """Which dataset columns and splits were named (core.training_data finds the rest)."""
+        from core.training_data import Columns
+
+        return Columns(self.audio_column, self.text_column, self.train_split, self.eval_split)
 
     @property
     def caches_encoder(self) -> bool:

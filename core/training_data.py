@@ -1,0 +1,173 @@
+"""Which rows `train` learns from: a `whisper-tui prepare` folder, any saved `DatasetDict`, a folder of parquet or
+arrow shards, or a Hub dataset id, with its audio and text columns and its train and evaluation splits found by
+their usual names (Common Voice's `sentence`, LibriSpeech's `text`, `test` or `dev` for evaluation) or named.
+
+Why nothing is loaded here: every kind opens as memory-mapped Arrow tables (a Hub dataset is downloaded into the
+`datasets` cache first), and the audio column is cast to 16 kHz, so a row is decoded (and resampled, whatever its
+rate) only when training reads it. Hours of audio cost disk, not memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InputError, JobError
+
+SAMPLE_RATE = 16000
+MAX_EVAL_ROWS = 200  # decoded at every evaluation, at every training speed
+AUDIO_NAMES = ("audio",)
+TEXT_NAMES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_text")
+TRAIN_NAMES = ("train",)
+EVAL_NAMES = ("validation", "test", "dev", "valid", "eval")
+SHARD_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow"}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the user named (None: found by the usual names)."""
+
+    audio: str | None = None
+    text: str | None = None
+    train_split: str | None = None
+    eval_split: str | None = None
+
+
+@dataclass
+class TrainingData:
+    """The train and evaluation splits, each with an `audio` column (16 kHz on access) and a `text` column."""
+
+    train: object  # datasets.Dataset
+    validation: object
+    where: str  # how to name the source in messages
+    described: str  # which columns and splits were used, for the run's log
+
+    def rows(self, split: str) -> list[tuple[np.ndarray, str]]:
+        """Every (samples, text) of "train" or "validation", decoded."""
+        table = self.train if split == "train" else self.validation
+        return [row_of(table, i) for i in range(len(table))]
+
+
+def row_of(table, index: int) -> tuple[np.ndarray, str]:
+    """One row decoded: float32 samples at 16 kHz and its text."""
+    row = table[index]
+    return np.asarray(row["audio"]["array"], dtype=np.float32), str(row["text"] or "")
+
+
+def open_training_data(spec: str | Path, columns: Columns = Columns()) -> TrainingData:
+    """Open `spec` and pick its columns and splits; one clear line for anything missing."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    where = Path(spec).name or str(spec)
+    loaded = _load(spec, where)
+    if not isinstance(loaded, datasets.DatasetDict):
+        raise InputError(f"{where}: one saved Dataset without splits; training needs a train and an evaluation "
+                         "split (save a DatasetDict)")
+    train_split = _pick(columns.train_split, TRAIN_NAMES, list(loaded), f"{where}: no train split", "--train-split")
+    eval_split = _pick(columns.eval_split, EVAL_NAMES, [s for s in loaded if s != train_split],
+                       f"{where}: no evaluation split", "--eval-split")
+    tables = {}
+    for role, split in (("train", train_split), ("validation", eval_split)):
+        table = loaded[split]
+        names = list(table.column_names)
+        audio = _pick(columns.audio, AUDIO_NAMES, names, f"{where}: no audio column in the {split} split",
+                      "--audio-column")
+        text = _pick(columns.text, TEXT_NAMES, [n for n in names if n != audio],
+                     f"{where}: no text column in the {split} split", "--text-column")
+        if not isinstance(table.features[audio], datasets.Audio):
+            raise InputError(f"{where}: column {audio!r} of the {split} split holds {_kind(table.features[audio])}, "
+                             "not audio")
+        table = table.select_columns([audio, text])
+        if audio != "audio":
+            table = table.rename_column(audio, "audio")
+        if text != "text":
+            table = table.rename_column(text, "text")
+        tables[role] = table.cast_column("audio", datasets.Audio(sampling_rate=SAMPLE_RATE))
+    if len(tables["train"]) == 0:
+        raise InputError(f"{where}: the {train_split} split is empty")
+    evaluated = len(tables["validation"])
+    if evaluated > MAX_EVAL_ROWS:  # every evaluation decodes these: spread a sample over the whole split
+        picked = np.linspace(0, evaluated - 1, MAX_EVAL_ROWS).round().astype(int)
+        tables["validation"] = tables["validation"].select(sorted(set(picked.tolist())))
+    described = (f"{where}: {len(tables['train'])} rows of {train_split!r}; {len(tables['validation'])} of "
+                 f"{evaluated} rows of {eval_split!r} for evaluation; columns {audio!r} (audio) and {text!r} (text)")
+    return TrainingData(tables["train"], tables["validation"], where, described)
+
+
+def kind_of(spec: str | Path) -> str:
+    """'saved' (a DatasetDict folder, prepare's included), 'parquet' / 'arrow' (a folder of shards), 'hub', or
+    raises: the quick look the CLI takes before loading a model."""
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            return "saved"
+        shards = {SHARD_SUFFIXES[p.suffix] for p in path.rglob("*") if p.suffix in SHARD_SUFFIXES}
+        if len(shards) == 1:
+            return shards.pop()
+        if shards:
+            raise InputError(f"{path.name}: holds both parquet and arrow shards; keep one kind per folder")
+        raise InputError(f"{path.name}: not a dataset: give a `whisper-tui prepare` folder, a saved DatasetDict, "
+                         "a folder of parquet or arrow shards, or a Hub dataset id")
+    if path.exists():
+        raise InputError(f"{path} is a file, not a dataset folder (give the folder `whisper-tui prepare` made)")
+    if HUB_ID.match(str(spec)) and not str(spec).startswith((".", "/")):
+        return "hub"
+    raise InputError(f"dataset folder not found: {spec}")
+
+
+def _load(spec: str | Path, where: str):
+    import datasets
+
+    kind = kind_of(spec)
+    try:
+        if kind == "saved":
+            return datasets.load_from_disk(str(spec))
+        if kind in ("parquet", "arrow"):
+            return datasets.load_dataset(kind, data_dir=str(spec))
+    except InputError:
+        raise
+    except Exception as err:  # datasets raises many kinds for a broken folder
+        raise InputError(f"{where}: cannot open the dataset ({_first_line(err)})") from None
+    return _load_hub(str(spec))
+
+
+def _load_hub(repo_id: str):
+    """A Hub dataset, downloaded into the `datasets` cache (or found there when offline)."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(repo_id)
+    except Exception as err:
+        text = _first_line(err)
+        reason = "not found on the Hub" if "doesn't exist" in text or "404" in text else \
+            "the Hub is unreachable or offline mode is on" if any(
+                word in text.lower() for word in ("offline", "connect", "resolve", "network", "timed out")) else text
+        raise JobError(f"cannot get the dataset {repo_id!r} from the Hugging Face Hub ({reason}) and it is not in "
+                       "the local cache") from None
+
+
+def _pick(named: str | None, usual: tuple[str, ...], available: list[str], missing: str, flag: str) -> str:
+    """The named one (it must exist), else the first usual name present (any case); `missing` starts the error."""
+    there = f"there are: {', '.join(available) or 'none'}"
+    if named is not None:
+        if named not in available:
+            raise InputError(f"{missing} named {named!r} ({flag}); {there}")
+        return named
+    lowered = {name.lower(): name for name in available}
+    found = next((lowered[name] for name in usual if name in lowered), None)
+    if found is None:
+        raise InputError(f"{missing} ({there}); name it with {flag}")
+    return found
+
+
+def _kind(feature) -> str:
+    return getattr(feature, "dtype", None) or type(feature).__name__
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
