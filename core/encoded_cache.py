@@ -57,12 +57,14 @@ class EncodedCache:
         self.hits += 1
         return found
 
-    def put_array(self, key: str, value: np.ndarray) -> None:
+    def put_array(self, key: str, value: np.ndarray) -> bool:
+        """Keep `value` under `key`; False when the disk has no room for it (the caller computes it again)."""
         if not self._room():
-            return
+            return False
         tmp = self.folder / f".{key}.{os.getpid()}.npy"
         np.save(tmp, np.ascontiguousarray(value, dtype=np.float32))
         tmp.replace(self.folder / f"{key}.npy")
+        return True
 
     def text(self, key: str) -> str | list | None:
         """A base-model transcript kept under `key`: its text, or its timed segments as lists."""

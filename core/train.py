@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +32,25 @@ from core import replay
 from core.encoded_cache import EncodedCache, audio_key
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
+from core.examples import (
+    Collator,
+    Encoder,
+    Example,
+    RowExamples,
+    TableRows,
+    Teacher,
+    TimedSegments,
+    first_timestamp,
+    labelled,
+)
 from core.files import atomic_directory, atomic_write_text
 from core.models import ResolvedModel, resolve
 from core.runs import checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
 from core.train_config import save as save_config
 from core.training_data import open_training_data
-from core.vocabulary import Keyword
 
 SAMPLE_RATE = 16000
-TIMESTAMP_S = 0.02  # Whisper's timestamp tokens: <|0.00|> … <|30.00|> in steps of 20 ms
-WINDOW_STEPS = round(30 / TIMESTAMP_S)  # the last one, <|30.00|>
 DECODER_ONLY = r".*model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)\.({targets})$"
 
 
@@ -64,122 +72,23 @@ class TrainResult:
 # ---------------------------------------------------------------------------- data
 
 
-def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
-    """Play `factor` times faster (pitch moves with it, as with tape): a cheap stand-in for other voices."""
-    if factor == 1.0:
-        return samples
-    from scipy.signal import resample_poly
-
-    up, down = 100, round(100 * factor)
-    return resample_poly(samples, up, down).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training or validation item: model input (log-mel or cached encoder output), label ids, and
-    which label positions spell a keyword (they get the full loss; see TrainConfig.other_weight)."""
-
-    inputs: object  # torch.Tensor
-    labels: tuple[int, ...]
-    text: str
-    keyword_mask: tuple[bool, ...] = ()
-    teacher_ids: object = None  # [len(labels), k] top-k token ids of the base model (for distillation)
-    teacher_logp: object = None  # their log-probabilities
-
-
-class Encoder:
-    """Log-mel features, and encoder outputs when the encoder is frozen; batched, no gradients; outputs come from
-    and go to `cache` (core/encoded_cache.py) when one is given."""
-
-    def __init__(self, processor, model, device: str, batch_size: int = 8, cache: EncodedCache | None = None) -> None:
-        self.processor, self.model, self.device, self.batch_size = processor, model, device, batch_size
-        self.cache = cache
-
-    def features(self, clips: Sequence[np.ndarray]):
-        return self.processor.feature_extractor(list(clips), sampling_rate=SAMPLE_RATE,
-                                                return_tensors="pt").input_features
-
-    def encode(self, clips: Sequence[np.ndarray], on_batch=lambda n: None):
-        import torch
-
-        if not clips:
-            return torch.empty(0)
-        keys = [audio_key(clip) for clip in clips] if self.cache is not None else [None] * len(clips)
-        outputs: list = [None] * len(clips)
-        for i, key in enumerate(keys):
-            found = self.cache.array(key) if key is not None else None
-            if found is not None:
-                outputs[i] = torch.from_numpy(np.array(found))
-        todo = [i for i, out in enumerate(outputs) if out is None]
-        if len(todo) < len(clips):
-            on_batch(len(clips) - len(todo))
-        encoder = self.model.get_encoder()
-        with torch.inference_mode():
-            for first in range(0, len(todo), self.batch_size):
-                rows = todo[first:first + self.batch_size]
-                batch = self.features([clips[i] for i in rows]).to(self.device, self.model.dtype)
-                encoded = encoder(batch).last_hidden_state.float().cpu()
-                for row, i in enumerate(rows):
-                    outputs[i] = encoded[row]
-                    if keys[i] is not None:
-                        self.cache.put_array(keys[i], encoded[row].numpy())
-                on_batch(len(rows))
-        return torch.stack(outputs)
-
-
-def label_ids(tokenizer, text: str, keywords: Sequence[Keyword] = ()) -> tuple[tuple[int, ...], tuple[bool, ...]]:
-    """Token ids to learn: prefix tokens (language/task/no-timestamps) + text + <|endoftext|>, without the
-    leading <|startoftranscript|>, which the model prepends itself when it shifts labels right; and a mask
-    of the tokens that overlap a keyword occurrence.
-
-    The text gets a leading space, as Whisper itself writes the first word of a segment."""
-    from core.vocabulary import find_keywords
-
-    start = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
-    prefix = [t for t in tokenizer.prefix_tokens if t != start]
-    spoken = " " + text.strip()
-    encoded = tokenizer(spoken, add_special_tokens=False, return_offsets_mapping=True)
-    spans = [(m.start, m.end) for m in find_keywords(spoken, keywords)] if keywords else []
-    text_mask = [any(a < m_end and m_start < b for m_start, m_end in spans) for a, b in encoded.offset_mapping]
-    ids = (*prefix, *encoded.input_ids, tokenizer.eos_token_id)
-    mask = (False,) * len(prefix) + tuple(text_mask) + (False,)
-    return ids, mask
-
-
-class Collator:
-    """Pads labels with -100 and stacks inputs (cached encoder outputs or log-mel features)."""
-
-    def __init__(self, cached: bool) -> None:
-        self.cached = cached
-
-    def __call__(self, items: list[Example]) -> dict:
-        import torch
-        from transformers.modeling_outputs import BaseModelOutput
-
-        width = max(len(item.labels) for item in items)
-        labels = torch.full((len(items), width), -100, dtype=torch.long)
-        keyword_mask = torch.zeros((len(items), width), dtype=torch.bool)
-        for row, item in enumerate(items):
-            labels[row, :len(item.labels)] = torch.tensor(item.labels, dtype=torch.long)
-            if item.keyword_mask:
-                keyword_mask[row, :len(item.keyword_mask)] = torch.tensor(item.keyword_mask, dtype=torch.bool)
-        inputs = torch.stack([item.inputs for item in items])
-        batch = {"labels": labels, "keyword_mask": keyword_mask}
-        if all(item.teacher_ids is not None for item in items):
-            k = items[0].teacher_ids.shape[-1]
-            batch["teacher_ids"] = torch.zeros((len(items), width, k), dtype=torch.long)
-            batch["teacher_logp"] = torch.zeros((len(items), width, k), dtype=torch.float32)
-            for row, item in enumerate(items):
-                batch["teacher_ids"][row, :len(item.labels)] = item.teacher_ids
-                batch["teacher_logp"][row, :len(item.labels)] = item.teacher_logp
-        if self.cached:
-            batch["encoder_outputs"] = BaseModelOutput(last_hidden_state=inputs)
-        else:
-            batch["input_features"] = inputs
-        return batch
-
-
 # ---------------------------------------------------------------------------- model
+
+
+def _rank_label() -> str:
+    return f" by rank {os.environ['RANK']}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+
+
+def _global_mean(total, count):
+    """total / count summed over every rank's batch. DDP averages the ranks' gradients, so each rank returns its own
+    total × world size / the global count; one process gets the plain ratio (0 when there is nothing to count)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        count = count.detach().clone()
+        dist.all_reduce(count)
+        total = total * dist.get_world_size()
+    return total / count.clamp_min(1e-6)
 
 
 def _is_main_process() -> bool:
@@ -247,13 +156,13 @@ def _make_trainer_class():
     class WhisperTrainer(Trainer):
         """A Trainer whose evaluation decodes for real (greedy) and scores WER, CER and keyword recall."""
 
-        def __init__(self, *args, eval_examples: list[Example], tokenizer, keywords, english: bool,
+        def __init__(self, *args, eval_examples: Sequence[Example], tokenizer, keywords, english: bool,
                      generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0,
-                     text_vocab: int | None = None, guard_examples: list[Example] = (), guard: float | None = None,
+                     text_vocab: int | None = None, guard_examples: Sequence[Example] = (), guard: float | None = None,
                      stop: threading.Event | None = None, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.stop = stop
-            self.guard_examples, self.guard = list(guard_examples), guard
+            self.guard_examples, self.guard = guard_examples, guard
             self.text_vocab = text_vocab
             self.other_weight = other_weight
             self.distill = distill
@@ -266,7 +175,8 @@ def _make_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             """Cross-entropy with keyword tokens at full weight and the rest at `other_weight`, plus a
             distillation term on the non-keyword tokens: cross-entropy against the base model's top-k
-            distribution, computed once before training (so it costs no extra forward pass per step)."""
+            distribution (core/examples.py Teacher). Both are means over the tokens of the whole global batch,
+            every rank's included, so N ranks with 1/N of the batch each take the same step as one process."""
             import torch
             import torch.nn.functional as F
 
@@ -274,26 +184,25 @@ def _make_trainer_class():
             teacher_ids = inputs.pop("teacher_ids", None)
             teacher_logp = inputs.pop("teacher_logp", None)
             outputs = model(**inputs)
-            if keyword_mask is None or (self.other_weight == 1.0 and teacher_ids is None):
-                _check_finite_loss(outputs.loss, self.state.global_step + 1)
-                return (outputs.loss, outputs) if return_outputs else outputs.loss
             labels = inputs["labels"]
             valid = labels != -100
             log_probs = F.log_softmax(outputs.logits.float(), dim=-1)
             ce = -log_probs.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-            # rows without any keyword (plain speech mixed in) keep full weight: they anchor ordinary words
-            has_keyword = keyword_mask.any(dim=1, keepdim=True)
-            other = torch.where(has_keyword, self.other_weight, 1.0)
-            weights = torch.where(keyword_mask, 1.0, other) * valid
-            loss = (ce * weights).sum() / weights.sum().clamp_min(1e-6)
-            plain = valid & ~keyword_mask
-            if self.text_vocab is not None:  # timestamp tokens are learnt from their labels alone
-                plain = plain & (labels < self.text_vocab)
-            if teacher_ids is not None and self.distill > 0 and bool(plain.any()):
+            weights = valid.float()
+            if keyword_mask is not None:
+                # rows without any keyword (plain speech mixed in) keep full weight: they anchor ordinary words
+                has_keyword = keyword_mask.any(dim=1, keepdim=True)
+                other = torch.where(has_keyword, self.other_weight, 1.0)
+                weights = torch.where(keyword_mask, 1.0, other) * valid
+            loss = _global_mean((ce * weights).sum(), weights.sum())
+            if teacher_ids is not None and self.distill > 0:
+                plain = valid & ~keyword_mask if keyword_mask is not None else valid
+                if self.text_vocab is not None:  # timestamp tokens are learnt from their labels alone
+                    plain = plain & (labels < self.text_vocab)
                 target = F.softmax(teacher_logp, dim=-1)  # renormalised over the top k
                 text_logp = F.log_softmax(outputs.logits[..., :self.text_vocab].float(), dim=-1)  # as the teacher
                 soft_ce = -(target * text_logp.gather(-1, teacher_ids)).sum(-1)
-                loss = loss + self.distill * (soft_ce * plain).sum() / plain.sum()
+                loss = loss + self.distill * _global_mean((soft_ce * plain).sum(), plain.sum().float())
             _check_finite_loss(loss, self.state.global_step + 1)
             return (loss, outputs) if return_outputs else loss
 
@@ -307,15 +216,14 @@ def _make_trainer_class():
             model.eval()
             losses: list[float] = []
             with torch.inference_mode():
-                hypotheses = self._decode(self.eval_examples, losses)
-                guard_hypotheses = self._decode(self.guard_examples)
+                references, hypotheses = self._decode(self.eval_examples, losses)
+                guard_references, guard_hypotheses = self._decode(self.guard_examples)
             if was_training:
                 model.train()
-            references = [example.text for example in self.eval_examples]
             scores = score_texts(references, hypotheses, self.keywords, english=self.english)
             drift = None
-            if self.guard_examples:  # against the base model's own transcripts of the guard speech
-                drift = score_texts([e.text for e in self.guard_examples], guard_hypotheses, english=True).wer
+            if guard_references:  # against the base model's own transcripts of the guard speech
+                drift = score_texts(guard_references, guard_hypotheses, english=True).wer
             metrics = {
                 f"{metric_key_prefix}_loss": float(np.mean(losses)) if losses else 0.0,
                 f"{metric_key_prefix}_wer": scores.wer,
@@ -331,15 +239,19 @@ def _make_trainer_class():
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
 
-        def _decode(self, examples: list[Example], losses: list[float] | None = None) -> list[str]:
-            """Greedy transcripts of examples, batched; with `losses`, their teacher-forced loss too (a loss that
-            is not finite stops the run before this step's checkpoint is saved)."""
+        def _decode(self, examples: Sequence[Example], losses: list[float] | None = None,
+                    ) -> tuple[list[str], list[str]]:
+            """References and greedy transcripts of examples, batched; with `losses`, their teacher-forced loss too
+            (a loss that is not finite stops the run before this step's checkpoint is saved)."""
+            references: list[str] = []
             hypotheses: list[str] = []
             size = self.args.per_device_eval_batch_size
             for first in range(0, len(examples), size):
                 if self.stop is not None and self.stop.is_set() and self.state.global_step == 0:
                     raise KeyboardInterrupt  # a stop in the baseline: nothing to save, no step to wait for
-                batch = self._prepare_inputs(self.data_collator(examples[first:first + size]))
+                chunk = examples[first:first + size]
+                references += [example.text for example in chunk]
+                batch = self._prepare_inputs(self.data_collator(chunk))
                 batch.pop("keyword_mask", None)
                 if losses is not None:
                     losses.append(float(self.model(**batch).loss))
@@ -348,7 +260,7 @@ def _make_trainer_class():
                 inputs = {k: v for k, v in batch.items() if k not in ("labels", "teacher_ids", "teacher_logp")}
                 tokens = self.model.generate(**inputs, **self.generate_kwargs)
                 hypotheses += [h.strip() for h in self.whisper_tokenizer.batch_decode(tokens, skip_special_tokens=True)]
-            return hypotheses
+            return references, hypotheses
 
     return WhisperTrainer
 
@@ -362,9 +274,6 @@ def base_transcripts(model, encoder: Encoder, clips: Sequence[np.ndarray], gener
         return [text.strip() for text in encoder.processor.tokenizer.batch_decode(output, skip_special_tokens=True)]
 
     return _base_labels(model, encoder, clips, generate_kwargs, texts, batch_size)
-
-
-TimedSegments = list[tuple[float, float, str]]  # (start s, end s, text) as the model said it, timestamps on
 
 
 def base_segments(model, encoder: Encoder, clips: Sequence[np.ndarray], generate_kwargs: dict,
@@ -598,86 +507,6 @@ def _trim_metrics(metrics_file: Path, step: int) -> None:
     atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
 
 
-def _examples(rows, speeds, tokenizer, encoder: Encoder, cached: bool, on_event: EventHandler,
-              stage: str, keywords: Sequence[Keyword] = ()) -> list[Example]:
-    """Every row at every speed → Example (encoder outputs computed here, once, when cached). A row's target is
-    its text, or the base model's timed segments (trained with timestamps, rescaled to the speed)."""
-    clips, targets = [], []
-    for samples, target in rows:
-        for factor in speeds:
-            clips.append(speed_perturb(samples, factor))
-            targets.append((target, factor))
-    done = [0]
-
-    def tick(n: int) -> None:
-        done[0] += n
-        on_event(Progress(stage, done[0], len(clips), "rows"))
-
-    if cached:
-        inputs = encoder.encode(clips, tick)
-    else:
-        inputs = encoder.features(clips)
-        tick(len(clips))
-    texts = {target: label_ids(tokenizer, target, keywords) for target, _ in targets if isinstance(target, str)}
-    examples = []
-    for i, (target, factor) in enumerate(targets):
-        if isinstance(target, str):
-            examples.append(Example(inputs[i], texts[target][0], target, texts[target][1]))
-        else:
-            examples.append(Example(inputs[i], timestamped_label_ids(tokenizer, target, factor),
-                                    " ".join(text for _, _, text in target)))
-    return examples
-
-
-def timestamped_label_ids(tokenizer, segments: TimedSegments, factor: float = 1.0) -> tuple[int, ...]:
-    """Token ids to learn in timestamp mode: prefix tokens without <|notimestamps|>, then <|start|> text <|end|>
-    per segment, times divided by the speed factor (a clip played faster ends sooner), then <|endoftext|>."""
-    first = _first_timestamp(tokenizer)
-    skip = {tokenizer.convert_tokens_to_ids("<|startoftranscript|>"), first - 1}
-    ids = [t for t in tokenizer.prefix_tokens if t not in skip]
-
-    def stamp(seconds: float) -> int:
-        return first + min(WINDOW_STEPS, max(0, round(seconds / factor / TIMESTAMP_S)))
-
-    for start, end, text in segments:
-        ids += [stamp(start), *tokenizer(" " + text.strip(), add_special_tokens=False).input_ids, stamp(end)]
-    return (*ids, tokenizer.eos_token_id)
-
-
-def _labelled(clips: Sequence[np.ndarray], labels: Sequence) -> list[tuple[np.ndarray, object]]:
-    """(clip, label) rows, without the clips the base model heard nothing in."""
-    return [(clip, label) for clip, label in zip(clips, labels, strict=True) if label]
-
-
-def attach_teacher(model, examples: list[Example], collate: Collator, device: str, text_vocab: int, k: int = 16,
-                   batch_size: int = 16) -> list[Example]:
-    """The untrained model's top-k next-token distribution at every label position (teacher forcing), over
-    the tokens below `text_vocab` (the first timestamp token): rows are trained without timestamps, and a
-    target that gave timestamp tokens no mass would teach the model to stop predicting them.
-
-    Called before the first update, when LoRA's B matrices are still zero, so this *is* the base model."""
-    import torch
-
-    model.eval()
-    out: list[Example] = []
-    with torch.inference_mode():
-        for first in range(0, len(examples), batch_size):
-            chunk = examples[first:first + batch_size]
-            batch = collate(chunk)
-            batch.pop("keyword_mask")
-            batch = {key: (value.to(device) if hasattr(value, "to") else value) for key, value in batch.items()}
-            if "encoder_outputs" in batch:
-                batch["encoder_outputs"].last_hidden_state = batch["encoder_outputs"].last_hidden_state.to(device)
-            logp = torch.log_softmax(model(**batch).logits[..., :text_vocab].float(), dim=-1)
-            top = logp.topk(k, dim=-1)
-            for row, example in enumerate(chunk):
-                n = len(example.labels)
-                out.append(replace(example, teacher_ids=top.indices[row, :n].cpu(),
-                                   teacher_logp=top.values[row, :n].cpu()))
-    model.train()
-    return out
-
-
 def _mixed_precision(precision: str, use_cuda: bool) -> tuple[bool, bool]:
     """(bf16, fp16) for the Trainer: mixed precision exists only on a GPU; "auto" prefers bf16 (no loss
     scaling) where the card has it."""
@@ -694,6 +523,7 @@ def _mixed_precision(precision: str, use_cuda: bool) -> tuple[bool, bool]:
 
 def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.Event | None = None) -> TrainResult:
     """Fine-tune, pick the best checkpoint by measured quality, save adapter + merged model + report."""
+    from torch.utils.data import ConcatDataset
     from transformers import TrainingArguments, WhisperProcessor, set_seed
 
     config.check()
@@ -713,7 +543,6 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if _is_main_process():  # the settings it runs with: what a resume from the TUI hands back
         save_config(config, run_dir / RUN_CONFIG)
 
-    rows = {split: data.rows(split) for split in ("train", "validation")}
     resolved = resolve(config.model, on_event)
     set_seed(config.seed)
     device = _device(config)
@@ -726,15 +555,22 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 
     model = build_model(resolved, config)
     model.to(device)
-    cache = EncodedCache(resolved.hf_dir) if config.caches_encoder else None
-    encoder = Encoder(processor, model, device, cache=cache)
-    mode = "cached" if config.caches_encoder else "trained"
-    on_event(Log(f"{len(rows['train'])} training rows × {len(config.speeds)} speeds, "
-                 f"{len(rows['validation'])} validation rows; encoder {mode}"))
-    train_examples = _examples(rows["train"], config.speeds, tokenizer, encoder, config.caches_encoder,
-                               on_event, "encode", config.keywords)
     _check_stop(stop)
-    guard_examples: list[Example] = []
+    cache = EncodedCache(resolved.hf_dir)
+    encoder = Encoder(processor, model, device, cache=cache if config.caches_encoder else None)
+    collate = Collator(config.caches_encoder)
+    text_vocab = first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
+    teacher = Teacher(model, device, text_vocab, collate, cache) if config.distill > 0 else None
+    on_event(Log(f"{len(data.train)} training rows × {len(config.speeds)} speeds, {len(data.validation)} validation "
+                 f"rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as training "
+                 f"reads them (disk cache: {cache.folder})"))
+
+    def examples(rows, speeds=config.speeds, keywords=config.keywords, distilled=False) -> RowExamples:
+        return RowExamples(rows, speeds, tokenizer, encoder, config.caches_encoder, keywords,
+                           teacher if distilled else None)
+
+    train_parts = [examples(TableRows(data.train), distilled=True)]
+    guard_examples: Sequence[Example] = []
     if config.replay and replay.applies(resolved.multilingual, config.language):
         speech = {role: replay.load(role) for role in replay.ROLES}
         on_event(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
@@ -743,26 +579,19 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         # half the replay clips are learnt with timestamps on: the user's rows train without them, yet long recordings
         # are transcribed with them, and a chunked pipeline stitches its windows where the model puts them
         timed, plain = speech["replay"][::2], speech["replay"][1::2]
-        replay_rows = _labelled(timed, base_segments(model, encoder, timed, kwargs)) + \
-            _labelled(plain, base_transcripts(model, encoder, plain, kwargs))
-        guard_rows = _labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
-        train_examples += _examples(replay_rows, config.speeds, tokenizer, encoder, config.caches_encoder,
-                                    on_event, "encode-replay")
-        guard_examples = _examples(guard_rows, (1.0,), tokenizer, encoder, config.caches_encoder, on_event,
-                                   "encode-guard")
+        replay_rows = labelled(timed, base_segments(model, encoder, timed, kwargs)) + \
+            labelled(plain, base_transcripts(model, encoder, plain, kwargs))
+        guard_rows = labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
+        train_parts.append(examples(replay_rows, keywords=(), distilled=True))
+        guard_examples = examples(guard_rows, speeds=(1.0,), keywords=())
         _check_stop(stop)
+    train_examples = ConcatDataset(train_parts)
     # validation at the training speeds too: a short recording holds out only a few keyword occurrences, and the
     # checkpoint chosen on them should hold for voices pitched and paced otherwise (3× the occurrences to judge by)
-    eval_examples = _examples(rows["validation"], config.speeds, tokenizer, encoder, config.caches_encoder,
-                              on_event, "encode-validation")
-    _check_stop(stop)
-    if cache is not None and cache.hits:
-        on_event(Log(f"encoder outputs: {cache.hits} rows reused from the cache ({cache.folder}), "
-                     f"{cache.misses} computed"))
-    text_vocab = _first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
-    if config.distill > 0:
-        train_examples = attach_teacher(model, train_examples, Collator(config.caches_encoder), device,
-                                        text_vocab=text_vocab)
+    eval_examples = examples(TableRows(data.validation))
+    if teacher is not None and not teacher.adapters:
+        on_event(Log("computing the base model's distributions for distillation (full fine-tune: before step 1)"))
+        teacher.fill(train_examples)
         _check_stop(stop)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
@@ -851,6 +680,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 
     state = trainer.state
     interrupted = stop.is_set() and state.global_step < state.max_steps
+    built = sum(part.built for part in train_parts)
+    on_event(Log(f"{built} of {len(train_examples)} training examples made{_rank_label()}; disk cache: "
+                 f"{cache.hits} read, {cache.misses} computed ({cache.folder})"))
     result = TrainResult(run_dir=run_dir, merged=None, adapter=None, steps=state.global_step,
                          seconds=time.time() - started, interrupted=interrupted,
                          best_checkpoint=state.best_model_checkpoint)
@@ -867,12 +699,6 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         _write_report(result, config, resolved)
     on_event(Done("train", result))
     return result
-
-
-def _first_timestamp(tokenizer) -> int:
-    """The id of `<|0.00|>`, right after `<|notimestamps|>` in every Whisper vocabulary: every token from here
-    on is a timestamp (tokenizers do not always list them by name)."""
-    return tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
 
 
 def _generate_kwargs(resolved: ResolvedModel, config: TrainConfig) -> dict:

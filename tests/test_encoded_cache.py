@@ -10,7 +10,7 @@ import numpy as np
 
 from core.audio import load_audio
 from core.encoded_cache import EncodedCache, audio_key, model_key
-from core.train import Encoder, speed_perturb
+from core.examples import Encoder, speed_perturb
 from tests.tui_helpers import SAMPLES
 
 

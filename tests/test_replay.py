@@ -47,7 +47,7 @@ def test_a_checkpoint_over_the_guard_is_never_chosen_over_one_within() -> None:
 def test_timestamped_replay_labels_are_rescaled_to_the_speed(tiny) -> None:
     from transformers import WhisperProcessor
 
-    from core.train import timestamped_label_ids
+    from core.examples import timestamped_label_ids
 
     tokenizer = WhisperProcessor.from_pretrained(tiny.hf_dir).tokenizer
     tokenizer.set_prefix_tokens(predict_timestamps=False)  # as training sets it: the timed rows drop that token
@@ -63,7 +63,8 @@ def test_the_base_model_places_timed_segments_inside_each_replay_clip(tiny) -> N
     """What half the replay rows are trained on: the base model's own timestamped transcript of real speech."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from core.train import Encoder, base_segments
+    from core.examples import Encoder
+    from core.train import base_segments
 
     processor = WhisperProcessor.from_pretrained(tiny.hf_dir)
     model = WhisperForConditionalGeneration.from_pretrained(tiny.hf_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,6 +158,47 @@ def test_resume_without_a_checkpoint_is_one_clear_error(small_dataset, tmp_path)
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "no checkpoint to resume from" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def _examples_made(stderr: str) -> dict[str, tuple[int, int]]:
+    """(made, in all) per process, from its "N of M training examples made[ by rank R]" line."""
+    return {rank or "0": (int(n), int(m)) for n, m, rank in
+            re.findall(r"(\d+) of (\d+) training examples made(?: by rank (\d+))?", stderr)}
+
+
+def test_two_ranks_each_make_only_their_shard_and_take_the_steps_of_one_process(small_dataset, tmp_path):
+    """torchrun with 2 processes (gloo, CPU), half the per-process batch, the same seed: every global batch holds the
+    same rows as the one-process run's, each rank encodes only its half, and the merged weights agree with the
+    one-process run's (LoRA dropout off: its masks are drawn per process)."""
+    same = ["--max-steps", "4", "--eval-every", "4", "--speeds", "0.9,1.0,1.1", "--lora-dropout", "0", "--device",
+            "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([*_train_cmd(small_dataset, tmp_path / "one"), *same, "--batch-size", "4"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29519", "-m", "core.cli", "train", "--dataset", str(small_dataset), "--keywords",
+                          str(SAMPLES / "keywords.txt"), "-o", str(tmp_path / "two"), *SHORT, *same,
+                          "--batch-size", "2"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    made_one, made_two = _examples_made(one.stderr), _examples_made(two.stderr)
+    assert set(made_two) == {"0", "1"}
+    total = made_one["0"][1]
+    assert total > 60 and {m for _, m in made_two.values()} == {total}  # the sample's rows and replay, 3 speeds
+    # 4 steps × 2 rows per rank (the data loader reads one batch ahead); the one process made 4 × 4 (+ one ahead)
+    assert all(8 <= n <= 10 for n, _ in made_two.values()), made_two
+    assert made_one["0"][0] == made_two["0"][0] + made_two["1"][0]
+    from safetensors.torch import load_file
+
+    ours = load_file(str(tmp_path / "two" / "merged" / "model.safetensors"))
+    theirs = load_file(str(tmp_path / "one" / "merged" / "model.safetensors"))
+    from core.models import resolve
+
+    base = load_file(str(resolve("tiny.en").hf_dir / "model.safetensors"))
+    adapted = [k for k in theirs if "decoder" in k and "q_proj.weight" in k and k in base]
+    assert adapted and max(float((theirs[k] - base[k]).abs().max()) for k in adapted) > 1e-3  # the steps moved them
+    assert ours.keys() == theirs.keys()
+    assert max(float((ours[k] - theirs[k]).abs().max()) for k in theirs) <= 1e-4
 
 
 def test_torchrun_two_ranks_on_cpu(small_dataset, tmp_path):
