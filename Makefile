@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-data demo bench lint clean-venv venv
+.PHONY: run test test-fast test-data demo bench bench-scale bench-quality lint clean-venv venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(STAMP)
 # The quality protocol (bench/quality.py): recipes compared on the tuning sets, the defaults scored on the test sets,
 # 3 seeds each; regenerates the "Quality protocol" section of bench/RESULTS.md. Hours on a 2-core CPU; kept runs
 # in bench/work/quality/ are reused, so an interrupted run continues.
+# Training against dataset size (bench/train_memory_bench.py): peak memory and time to the first step on 5, 60 and 300
+# minutes of looped audio, a cold and a warm disk cache; about an hour on a 2-core CPU.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/train_memory_bench.py
+
 bench-quality: $(STAMP)
 	$(BIN)/python tests/setup_test_data.py --bench
 	$(BIN)/python bench/quality.py

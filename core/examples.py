@@ -184,6 +184,13 @@ class RowExamples:
     def __len__(self) -> int:
         return len(self.rows) * len(self.speeds)
 
+    def lengths(self) -> list[int]:
+        """Each example's transcript length in characters, without decoding any audio: what batching by length
+        sorts on (a row's label length follows its text; its input is one 30 s window whatever it lasts)."""
+        texts = self.rows.texts() if hasattr(self.rows, "texts") else [target for _, target in self.rows]
+        sizes = [len(t) if isinstance(t, str) else sum(len(text) for _, _, text in t) for t in texts]
+        return [size for size in sizes for _ in self.speeds]
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
@@ -217,6 +224,10 @@ class TableRows:
         from core.training_data import row_of
 
         return row_of(self.table, index)
+
+    def texts(self) -> list[str]:
+        """The text column alone (Arrow reads it without touching the audio)."""
+        return [str(text or "") for text in self.table["text"]]
 
 
 class Teacher:

@@ -25,6 +25,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 LORA_LAYERS = ("decoder", "all")
 TASKS = ("transcribe", "translate")
 RUN_CONFIG = "train_config.json"  # in a run folder: the settings it runs with
+BUNDLED_ZERO2 = Path(__file__).resolve().parent / "data" / "deepspeed_zero2.json"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,12 @@ class TrainConfig:
     guard: float = _setting(0.02, "--guard", "the most a checkpoint's transcripts of held-out real speech may differ "
                                              "from the base model's (word error rate against them); a checkpoint "
                                              "over it is never chosen")
+    group_by_length: bool = _setting(False, "--group-by-length",
+                                     "batch rows of similar transcript length together: less padding on a GPU with "
+                                     "large datasets (audio is always one 30 s window, so the text decides the cost)")
     eval_every: int = _setting(0, "--eval-every", "steps between evaluations (0: each epoch)")
+    eval_rows: int = _setting(64, "--eval-rows", "clips decoded per evaluation: evaluation rows spread over the "
+                                                 "split, at every training speed when that many fit, else at 1.0×")
     save_total_limit: int = _setting(2, "--save-total-limit", "checkpoints kept (the best one is always kept)")
     warmup: float = _setting(0.1, "--warmup", "learning-rate warm-up: a share of the steps (< 1) or a step count")
     seed: int = _setting(0, "--seed", "random seed (data order, LoRA init, dropout)")
@@ -95,6 +101,9 @@ class TrainConfig:
     device: str = _setting("auto", "--device", "auto, cpu or cuda", metavar="DEVICE")
     precision: str = _setting("auto", "--precision", "GPU mixed precision (auto: bf16 where the card has it, else "
                                                      "fp16; fp32 on CPU)", choices=PRECISIONS)
+    deepspeed: str | None = _setting(None, "--deepspeed", "a DeepSpeed config for full fine-tunes on several GPUs "
+                                     "(optional dependency): 'zero2' for the bundled ZeRO-2 one, or a JSON file",
+                                     metavar="CONFIG")
     gradient_checkpointing: bool = _setting(False, "--gradient-checkpointing",
                                             "recompute activations in the backward pass: less GPU memory, slower "
                                             "steps (on anyway on GPU when the encoder trains)")
@@ -117,8 +126,25 @@ class TrainConfig:
             raise InputError("speed factors must lie between 0.5 and 2.0")
         if self.guard < 0:
             raise InputError("the guard (drift allowed on held-out real speech) must be ≥ 0")
+        if self.deepspeed is not None:
+            self.deepspeed_config()
+        if self.eval_rows < 1:
+            raise InputError("evaluation rows must be ≥ 1")
         if self.save_total_limit < 1 or self.logging_steps < 1 or self.warmup < 0:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
+
+    def deepspeed_config(self) -> str | None:
+        """The DeepSpeed JSON to hand the Trainer ('zero2': the bundled ZeRO-2 config), after checking it can run."""
+        if self.deepspeed is None:
+            return None
+        import importlib.util
+
+        path = BUNDLED_ZERO2 if self.deepspeed == "zero2" else Path(self.deepspeed)
+        if not path.is_file():
+            raise InputError(f"DeepSpeed config not found: {self.deepspeed} (give 'zero2' or a JSON file)")
+        if importlib.util.find_spec("deepspeed") is None:
+            raise InputError("--deepspeed needs DeepSpeed, an optional dependency: pip install deepspeed")
+        return str(path)
 
     @property
     def columns(self):

@@ -18,7 +18,6 @@ import numpy as np
 from core.errors import InputError, JobError
 
 SAMPLE_RATE = 16000
-MAX_EVAL_ROWS = 200  # decoded at every evaluation, at every training speed
 AUDIO_NAMES = ("audio",)
 TEXT_NAMES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_text")
 TRAIN_NAMES = ("train",)
@@ -58,8 +57,9 @@ def row_of(table, index: int) -> tuple[np.ndarray, str]:
     return np.asarray(row["audio"]["array"], dtype=np.float32), str(row["text"] or "")
 
 
-def open_training_data(spec: str | Path, columns: Columns = Columns()) -> TrainingData:
-    """Open `spec` and pick its columns and splits; one clear line for anything missing."""
+def open_training_data(spec: str | Path, columns: Columns = Columns(), eval_rows: int = 64) -> TrainingData:
+    """Open `spec` and pick its columns and splits (at most `eval_rows` evaluation rows, spread over the split: every
+    evaluation decodes them); one clear line for anything missing."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -68,17 +68,17 @@ def open_training_data(spec: str | Path, columns: Columns = Columns()) -> Traini
     if not isinstance(loaded, datasets.DatasetDict):
         raise InputError(f"{where}: one saved Dataset without splits; training needs a train and an evaluation "
                          "split (save a DatasetDict)")
-    train_split = _pick(columns.train_split, TRAIN_NAMES, list(loaded), f"{where}: no train split", "--train-split")
+    train_split = _pick(columns.train_split, TRAIN_NAMES, list(loaded), f"{where}: no train split", "train_split")
     eval_split = _pick(columns.eval_split, EVAL_NAMES, [s for s in loaded if s != train_split],
-                       f"{where}: no evaluation split", "--eval-split")
+                       f"{where}: no evaluation split", "eval_split")
     tables = {}
     for role, split in (("train", train_split), ("validation", eval_split)):
         table = loaded[split]
         names = list(table.column_names)
         audio = _pick(columns.audio, AUDIO_NAMES, names, f"{where}: no audio column in the {split} split",
-                      "--audio-column")
+                      "audio_column")
         text = _pick(columns.text, TEXT_NAMES, [n for n in names if n != audio],
-                     f"{where}: no text column in the {split} split", "--text-column")
+                     f"{where}: no text column in the {split} split", "text_column")
         if not isinstance(table.features[audio], datasets.Audio):
             raise InputError(f"{where}: column {audio!r} of the {split} split holds {_kind(table.features[audio])}, "
                              "not audio")
@@ -91,8 +91,8 @@ def open_training_data(spec: str | Path, columns: Columns = Columns()) -> Traini
     if len(tables["train"]) == 0:
         raise InputError(f"{where}: the {train_split} split is empty")
     evaluated = len(tables["validation"])
-    if evaluated > MAX_EVAL_ROWS:  # every evaluation decodes these: spread a sample over the whole split
-        picked = np.linspace(0, evaluated - 1, MAX_EVAL_ROWS).round().astype(int)
+    if evaluated > eval_rows:
+        picked = np.linspace(0, evaluated - 1, eval_rows).round().astype(int)
         tables["validation"] = tables["validation"].select(sorted(set(picked.tolist())))
     described = (f"{where}: {len(tables['train'])} rows of {train_split!r}; {len(tables['validation'])} of "
                  f"{evaluated} rows of {eval_split!r} for evaluation; columns {audio!r} (audio) and {text!r} (text)")
@@ -151,8 +151,12 @@ def _load_hub(repo_id: str):
                        "the local cache") from None
 
 
-def _pick(named: str | None, usual: tuple[str, ...], available: list[str], missing: str, flag: str) -> str:
-    """The named one (it must exist), else the first usual name present (any case); `missing` starts the error."""
+def _pick(named: str | None, usual: tuple[str, ...], available: list[str], missing: str, setting: str) -> str:
+    """The named one (it must exist), else the first usual name present (any case); `missing` starts the error,
+    which names the flag of `setting` (a TrainConfig field)."""
+    from core.train_config import flag as flag_of
+
+    flag = flag_of(setting)
     there = f"there are: {', '.join(available) or 'none'}"
     if named is not None:
         if named not in available:

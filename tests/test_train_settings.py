@@ -43,9 +43,11 @@ def everything_changed(dataset: Path, output: Path, model: str = "base") -> Trai
         target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05),
         other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3, warmup=1.0, seed=1,
         language="en", task="translate", resume=True, max_steps=6, device="cpu", precision="fp32",
-        gradient_checkpointing=True, logging_steps=1)
+        gradient_checkpointing=True, logging_steps=1, audio_column="audio", text_column="text", train_split="train",
+        eval_split="validation", eval_rows=32, group_by_length=True)
     defaults = train_config.defaults()
-    same = [f.name for f in fields(TrainConfig) if f.name not in ("dataset", "output")
+    # deepspeed stays unset: checking it needs DeepSpeed installed (test_bad_settings_are_one_line covers the flag)
+    same = [f.name for f in fields(TrainConfig) if f.name not in ("dataset", "output", "deepspeed")
             and getattr(config, f.name) == getattr(defaults, f.name)]
     assert not same, f"settings left at their defaults: {same}"
     return config
@@ -101,6 +103,8 @@ def test_config_file_then_flags_override(tmp_path: Path) -> None:
     (["--task", "summarize"], "invalid choice: 'summarize'"),
     (["--speeds", "3"], "speed factors must lie between 0.5 and 2.0"),
     (["--config", "nope.json"], "settings file not found: nope.json"),
+    (["--deepspeed", "zero2"], "--deepspeed needs DeepSpeed, an optional dependency: pip install deepspeed"),
+    (["--deepspeed", "ds.json"], "DeepSpeed config not found: ds.json (give 'zero2' or a JSON file)"),
 ])
 def test_bad_settings_are_one_line(tmp_path: Path, argv: list[str], message: str) -> None:
     base = [] if "--config" in argv else ["--dataset", "d", "-o", "o"]

@@ -14,7 +14,7 @@ import pytest
 from core.audio import ffmpeg_binary
 from core.captions import read
 from core.errors import InputError
-from core.training_data import MAX_EVAL_ROWS, Columns, kind_of, open_training_data
+from core.training_data import Columns, kind_of, open_training_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -121,9 +121,11 @@ def test_a_large_evaluation_split_is_sampled_across_its_length(tmp_path, common_
     many = {k: (v * 30)[:250] for k, v in common_voice_rows.items()}
     big = _dataset(many, slice(0, 250))
     datasets.DatasetDict({"train": big.select(range(4)), "test": big}).save_to_disk(str(tmp_path / "big"))
-    data = open_training_data(tmp_path / "big")
-    assert len(data.validation) == MAX_EVAL_ROWS
-    assert f"{MAX_EVAL_ROWS} of 250 rows of 'test'" in data.described
+    data = open_training_data(tmp_path / "big", eval_rows=64)
+    assert len(data.validation) == 64
+    assert "64 of 250 rows of 'test'" in data.described
+    picked = data.validation["text"]
+    assert picked[0] == many["sentence"][0] and picked[-1] == many["sentence"][249]  # first to last
 
 
 def test_what_is_not_a_dataset(tmp_path):
@@ -153,7 +155,35 @@ def test_train_on_a_common_voice_style_dataset_naming_only_text_column_and_eval_
 
 @pytest.mark.slow
 def test_train_on_a_folder_of_parquet_shards(parquet_shards, tmp_path):
-    result = _train(parquet_shards, tmp_path / "run")
+    result = _train(parquet_shards, tmp_path / "run", "--group-by-length")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "8 rows of 'train'; 2 of 2 rows of 'dev' for evaluation" in result.stderr + result.stdout
     assert (tmp_path / "run" / "merged" / "model.safetensors").is_file()
+
+
+def test_batching_by_length_reads_texts_only_and_cuts_padding(common_voice, common_voice_rows):
+    """--group-by-length sorts on transcript lengths taken from the text column alone (no audio decoded); batches
+    made that way pad less than shuffled ones."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from core.examples import RowExamples, TableRows
+
+    data = open_training_data(common_voice)
+    examples = RowExamples(TableRows(data.train), (0.9, 1.0, 1.1), tokenizer=None, encoder=None, cached=True)
+    lengths = examples.lengths()
+    assert lengths == [len(text) for text in common_voice_rows["sentence"][:8] for _ in range(3)]
+    assert examples.built == 0
+
+    many = RowExamples([(None, text) for text in common_voice_rows["sentence"] * 20], (0.9, 1.0, 1.1),
+                       tokenizer=None, encoder=None, cached=True)  # 600 examples (the sampler groups in megabatches)
+    lengths = many.lengths()
+
+    def padding(order: list[int]) -> int:
+        batches = [order[i:i + 4] for i in range(0, len(order), 4)]
+        return sum(max(lengths[j] for j in b) * len(b) - sum(lengths[j] for j in b) for b in batches)
+
+    torch.manual_seed(0)
+    grouped = padding(list(LengthGroupedSampler(4, lengths=lengths)))
+    shuffled = padding(torch.randperm(len(lengths)).tolist())
+    assert grouped < 0.2 * shuffled
