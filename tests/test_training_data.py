@@ -187,3 +187,17 @@ def test_batching_by_length_reads_texts_only_and_cuts_padding(common_voice, comm
     grouped = padding(list(LengthGroupedSampler(4, lengths=lengths)))
     shuffled = padding(torch.randperm(len(lengths)).tolist())
     assert grouped < 0.2 * shuffled
+
+
+def test_a_hub_dataset_offline_is_one_line(tmp_path):
+    """A Hub id is tried only when it is not a local folder; offline (this machine, CI) it fails in one sentence and
+    leaves no run folder."""
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "c")}
+    result = subprocess.run([sys.executable, "-m", "core.cli", "train", "--dataset", "someone/no-such-dataset", "-o",
+                             str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "cannot get the dataset 'someone/no-such-dataset' from the Hugging Face Hub" in result.stderr
+    assert not (tmp_path / "run").exists()
