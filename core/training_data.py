@@ -137,18 +137,38 @@ def _load(spec: str | Path, where: str):
 
 
 def _load_hub(repo_id: str):
-    """A Hub dataset, downloaded into the `datasets` cache (or found there when offline)."""
+    """A Hub dataset, downloaded into the `datasets` cache (or found there when offline). An unreachable Hub is
+    found with one quick connection first: the download client would retry for half a minute, logging each try."""
     import datasets
+    from huggingface_hub import is_offline_mode
 
+    unreachable = "the Hub is unreachable or offline mode is on"
     try:
+        offline = is_offline_mode() or not _reachable()
+        if offline:
+            datasets.config.HF_HUB_OFFLINE = True  # the local cache may still hold it
         return datasets.load_dataset(repo_id)
     except Exception as err:
         text = _first_line(err)
-        reason = "not found on the Hub" if "doesn't exist" in text or "404" in text else \
-            "the Hub is unreachable or offline mode is on" if any(
-                word in text.lower() for word in ("offline", "connect", "resolve", "network", "timed out")) else text
+        reason = unreachable if offline or any(word in text.lower() for word in (
+            "offline", "connect", "resolve", "network", "timed out", "localentrynotfound")) else \
+            "not found on the Hub" if "doesn't exist" in text or "404" in text else text
         raise JobError(f"cannot get the dataset {repo_id!r} from the Hugging Face Hub ({reason}) and it is not in "
                        "the local cache") from None
+
+
+def _reachable(timeout_s: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def _pick(named: str | None, usual: tuple[str, ...], available: list[str], missing: str, setting: str) -> str:
