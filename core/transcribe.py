@@ -32,6 +32,7 @@ from core.models import ResolvedModel, resolve
 
 ENGINES = ("auto", "ctranslate2", "transformers")
 SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
+MAX_CUE_MS = 7000  # the longest cue a batched draft keeps (longer segments are cut at word boundaries)
 # When is a cue the prompt coming back rather than speech? Shares count letters and digits only (commas,
 # periods and hyphens are the prompt's separators). Measured on tiny.en's drafts of sample_data/:
 # - ECHO_SHARE: two or more keyword occurrences make up this share of the cue. "Mixtral 8x7B, Phi-2,
@@ -60,6 +61,7 @@ class TranscribeOptions:
     device: str = "auto"
     block_s: float = 300.0
     threads: int = 0  # 0: all cores
+    batch_size: int = 1  # > 1: faster-whisper's batched pipeline over speech found by VAD (ctranslate2 engine)
 
 
 @dataclass
@@ -152,8 +154,8 @@ def _check_options(model: ResolvedModel, options: TranscribeOptions) -> None:
     if not model.multilingual and (options.language not in (None, "en") or options.task == "translate"):
         raise InputError(f"model {model.spec} is English-only: it cannot take language "
                          f"{options.language!r} or task {options.task!r}; use a multilingual model (base)")
-    if options.beam_size < 1:
-        raise InputError("beam size must be at least 1")
+    if options.beam_size < 1 or options.batch_size < 1:
+        raise InputError("beam size and batch size must be at least 1")
 
 
 class FasterWhisperEngine:
@@ -176,9 +178,15 @@ class FasterWhisperEngine:
     def run(self, samples: np.ndarray, offset_ms: int, on_cue, prompt: bool = True) -> BlockResult:
         opts = self.options
         hotwords = keyword_prompt(opts.keywords) if prompt else ""
-        segments, info = self.model.transcribe(
-            samples, language=opts.language, task=opts.task, beam_size=opts.beam_size,
-            word_timestamps=opts.word_timestamps, hotwords=hotwords or None, condition_on_previous_text=True)
+        common = dict(language=opts.language, task=opts.task, beam_size=opts.beam_size, hotwords=hotwords or None)
+        if opts.batch_size > 1:
+            # speech windows found by VAD, decoded `batch_size` at a time; each comes back as one segment of up to
+            # 30 s, cut into readable cues at word boundaries (the words are needed for that, shown or not)
+            segments, info = self._batched().transcribe(samples, batch_size=opts.batch_size, word_timestamps=True,
+                                                        **common)
+        else:
+            segments, info = self.model.transcribe(samples, word_timestamps=opts.word_timestamps,
+                                                   condition_on_previous_text=True, **common)
         result = BlockResult(language=info.language)
         for segment in segments:
             words = tuple(
@@ -187,9 +195,18 @@ class FasterWhisperEngine:
                 for w in (segment.words or ()))
             cue = Cue(offset_ms + round(segment.start * 1000), offset_ms + round(segment.end * 1000),
                       segment.text.strip(), words=words)
-            result.cues.append(cue)
-            on_cue(cue)
+            for part in readable_cues(cue) if opts.batch_size > 1 else [cue]:
+                part = part if opts.word_timestamps else Cue(part.start, part.end, part.text)
+                result.cues.append(part)
+                on_cue(part)
         return result
+
+    def _batched(self):
+        from faster_whisper import BatchedInferencePipeline
+
+        if getattr(self, "_pipeline", None) is None:
+            self._pipeline = BatchedInferencePipeline(self.model)
+        return self._pipeline
 
 
 class TransformersEngine:
@@ -288,6 +305,9 @@ def load_engine(model: ResolvedModel | str | None, options: TranscribeOptions = 
             raise InputError(f"model {model.spec} has no CTranslate2 form; use --engine transformers "
                              "or export it first (whisper-tui export RUN_DIR --ct2)")
         return FasterWhisperEngine(model, options)
+    if options.batch_size > 1:
+        raise InputError(f"batched drafting (--batch-size) needs the ctranslate2 engine, and model {model.spec} "
+                         "has no CTranslate2 form here (whisper-tui export RUN_DIR --ct2)")
     return TransformersEngine(model, options)
 
 
@@ -404,6 +424,27 @@ def _within(cue: Cue, start_ms: int, end_ms: int) -> Cue:
 
     words = tuple(Word(clamp(w.start), clamp(w.end), w.text, w.probability) for w in cue.words)
     return Cue(clamp(cue.start), clamp(cue.end), cue.text, cue.id, words)
+
+
+def readable_cues(cue: Cue, max_ms: int = MAX_CUE_MS) -> list[Cue]:
+    """A long cue cut at word boundaries into cues of at most `max_ms` (what the editor shows and a subtitle
+    reader can follow): each cut falls after the last sentence end that fits, else the last comma, else the last
+    word that fits, so a cue holds whole phrases when it can. A cue without word timings is kept whole."""
+    if cue.duration <= max_ms or not cue.words:
+        return [cue]
+    out: list[Cue] = []
+    words = list(cue.words)
+    while words:
+        fits = [i for i, w in enumerate(words) if w.end - words[0].start <= max_ms] or [0]
+        last = fits[-1]
+        if last < len(words) - 1:  # not the rest: prefer a sentence end, then a comma, in the second half
+            half = [i for i in fits if words[i].end - words[0].start >= max_ms / 2]
+            last = next((i for ends in (".?!", ",;:") for i in reversed(half) if words[i].text.endswith(tuple(ends))),
+                        last)
+        part, words = words[:last + 1], words[last + 1:]
+        out.append(Cue(part[0].start, max(part[-1].end, part[0].start + 1), " ".join(w.text for w in part),
+                       words=tuple(part)))
+    return out
 
 
 def _clip(cues: list[Cue], limit_ms: int, floor_ms: int) -> list[Cue]:

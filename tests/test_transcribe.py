@@ -196,11 +196,13 @@ class EchoingEngine:
         return result
 
 
-@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
-def test_an_echoed_prompt_is_decoded_again_without_it(tiny, keywords, clip, engine_name):
+@pytest.mark.parametrize(("engine_name", "batch_size"), [*((name, 1) for name in ENGINE_NAMES), ("ctranslate2", 4)])
+def test_an_echoed_prompt_is_decoded_again_without_it(tiny, keywords, clip, engine_name, batch_size):
+    """On both engines, and on faster-whisper's batched drafting path too."""
     path, reference = clip
     terms = tuple(k.term for k in keywords)
-    engine = load_engine(tiny, TranscribeOptions(engine=engine_name, beam_size=1, keywords=terms))
+    engine = load_engine(tiny, TranscribeOptions(engine=engine_name, beam_size=1, keywords=terms,
+                                                 batch_size=batch_size))
     echoing = EchoingEngine(engine)
     events: list = []
     result = transcribe(path, echoing, events.append)
