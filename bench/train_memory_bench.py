@@ -117,7 +117,7 @@ def train_once(dataset: Path, run_dir: Path, cache: Path) -> tuple[float | None,
     if stats.returncode != 0:
         raise SystemExit(f"train failed on {dataset} (exit {stats.returncode})")
     first_step_after(events, started, seen)
-    return (seen[0] if seen else None), stats.peak_mb, stats.wall_s
+    return (seen[0] if seen else None), stats.peak_rss_mb, stats.wall_s
 
 
 def measure(minutes: float) -> Run:
@@ -134,10 +134,10 @@ def measure(minutes: float) -> Run:
     cache = fresh_cache(f"{minutes:g}")
     cold_step, cold_peak, wall = train_once(dataset, FOLDER / f"run-{minutes:g}min", cache)
     warm_step, warm_peak, _ = train_once(dataset, FOLDER / f"run-{minutes:g}min", cache)
-    print(f"{minutes:g} min: prepare {prepared.wall_s:.1f} s {prepared.peak_mb:.0f} MB, {rows} rows; train first "
+    print(f"{minutes:g} min: prepare {prepared.wall_s:.1f} s {prepared.peak_rss_mb:.0f} MB, {rows} rows; train first "
           f"step {cold_step} s, peak {cold_peak:.0f} MB; warm first step {warm_step} s, peak {warm_peak:.0f} MB",
           flush=True)
-    return Run(minutes, prepared.wall_s, prepared.peak_mb, rows, cold_step, cold_peak, wall, warm_step, warm_peak)
+    return Run(minutes, prepared.wall_s, prepared.peak_rss_mb, rows, cold_step, cold_peak, wall, warm_step, warm_peak)
 
 
 def _s(value: float | None) -> str:
