@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -406,6 +407,10 @@ def _train(args: argparse.Namespace) -> int:
     from core.train import train
     from core.training_data import kind_of
 
+    # Ctrl-C / the TUI's Stop is how a run is asked to checkpoint and stop; a process started in the background of a
+    # shell without job control (a script's `cmd &`, `nohup … &`) inherits SIGINT ignored, and would never hear it
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config = train_config.from_args(args)
     check_writable_dir(config.output)  # both before torch and the model load, and before RUN_DIR is made
     kind_of(config.dataset)

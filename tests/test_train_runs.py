@@ -96,13 +96,16 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, uninterrupte
     assert ours.keys() == theirs.keys() and all(ours[k].equal(theirs[k]) for k in ours)
 
 
-def test_a_stop_during_the_baseline_evaluation_lands_at_once(small_dataset, tmp_path):
+@pytest.mark.parametrize("sigint_ignored", [False, True])
+def test_a_stop_during_the_baseline_evaluation_lands_at_once(small_dataset, tmp_path, sigint_ignored):
     """Ctrl-C (the TUI's Stop) while the step-0 evaluation decodes: there is nothing to checkpoint yet, so the run
     ends there (exit 130, one line saying nothing can be resumed) instead of decoding on and training a first step
-    to save; `--resume` then says there is nothing to resume."""
+    to save; `--resume` then says there is nothing to resume. Also when the process inherited SIGINT ignored (started
+    in the background of a shell without job control, as `nohup make test &` starts the TUI's runs)."""
     run_dir, events = tmp_path / "run", tmp_path / "events.jsonl"
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     child = subprocess.Popen([*_train_cmd(small_dataset, run_dir), "--events", str(events)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     deadline = time.monotonic() + 600
     while "baseline evaluation" not in (events.read_text() if events.is_file() else ""):
         assert child.poll() is None, child.stderr.read()[-2000:]
