@@ -510,6 +510,25 @@ def _stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def watch_stop_request(run_dir: Path, stop: threading.Event, poll_s: float = 0.5) -> None:
+    """Set `stop` when RUN_DIR/stop.request appears (the TUI's Stop writes it beside sending SIGINT); a request
+    left by an earlier stop is removed first. A daemon thread: it ends with the process."""
+    from core.train_process import STOP_REQUEST
+
+    request = run_dir / STOP_REQUEST
+    request.unlink(missing_ok=True)
+
+    def watch() -> None:
+        while not stop.is_set():
+            if request.exists():
+                request.unlink(missing_ok=True)
+                stop.set()
+                return
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, name="stop-request", daemon=True).start()
+
+
 def _stopped_early() -> Cancelled:
     return Cancelled("training stopped before its first checkpoint; nothing to resume: start it again")
 
@@ -568,6 +587,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     data = open_training_data(config.dataset, config.columns, config.eval_rows)  # a bad one leaves no run folder
     on_event(Log(data.described))
     run_dir.mkdir(parents=True, exist_ok=True)
+    watch_stop_request(run_dir, stop)
     if _is_main_process():  # the settings it runs with: what a resume from the TUI hands back
         save_config(config, run_dir / RUN_CONFIG)
 

@@ -28,6 +28,7 @@ from core.files import atomic_write_text
 from core.train_config import TrainConfig
 
 EVENTS = "events.jsonl"
+STOP_REQUEST = "stop.request"  # written by TrainProcess.stop, read by core.train.watch_stop_request
 PID = "train.pid"
 LOG = "train.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +145,12 @@ class TrainProcess:
         return True
 
     def stop(self) -> None:
-        """Ask the run to save a checkpoint and stop (what Ctrl-C does to `whisper-tui train`)."""
+        """Ask the run to save a checkpoint and stop (what Ctrl-C does to `whisper-tui train`). The request file is
+        read by the run every half second: a SIGINT that arrives while the process starts, or in a process that
+        inherited SIGINT ignored, is lost, the file is not."""
         if self.pid is not None and self.alive():
+            with contextlib.suppress(OSError):
+                (self.run_dir / STOP_REQUEST).touch()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGINT)
 
