@@ -45,7 +45,7 @@ from core.examples import (
 )
 from core.files import atomic_directory, atomic_write_text
 from core.models import ResolvedModel, resolve
-from core.runs import checkpoint_folders, last_checkpoint, step_of
+from core.runs import STOP_REQUEST, checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
 from core.train_config import save as save_config
 from core.training_data import open_training_data
@@ -513,8 +513,6 @@ def _stop_on_sigint(stop: threading.Event) -> Iterator[None]:
 def watch_stop_request(run_dir: Path, stop: threading.Event, poll_s: float = 0.5) -> None:
     """Set `stop` when RUN_DIR/stop.request appears (the TUI's Stop writes it beside sending SIGINT); a request
     left by an earlier stop is removed first. A daemon thread: it ends with the process."""
-    from core.train_process import STOP_REQUEST
-
     request = run_dir / STOP_REQUEST
     request.unlink(missing_ok=True)
 

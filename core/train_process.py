@@ -25,10 +25,10 @@ from core import train_config
 from core.errors import JobError
 from core.events import Event, EventHandler, Log, from_json, ignore
 from core.files import atomic_write_text
+from core.runs import STOP_REQUEST
 from core.train_config import TrainConfig
 
 EVENTS = "events.jsonl"
-STOP_REQUEST = "stop.request"  # written by TrainProcess.stop, read by core.train.watch_stop_request
 PID = "train.pid"
 LOG = "train.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
