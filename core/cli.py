@@ -251,12 +251,17 @@ def _prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-captions", type=Path, default=None, help="the validation recording's captions")
     p.add_argument("--holdout", type=float, default=0.15,
                    help="share of cues held out for validation when there is no --val-audio (default 0.15)")
-    from core.dataset import PrepareOptions
+    from core.dataset import FORMATS, PrepareOptions
 
     p.add_argument("--views", action=argparse.BooleanOptionalAction, default=PrepareOptions.views,
                    help="varied training rows: each cue alone plus packs of up to 10, 20 and 30 s (the default, "
                         "what train's defaults are measured on); --no-views packs each recording once")
     p.add_argument("-o", "--output", metavar="DATASET_DIR", type=Path, required=True)
+    p.add_argument("--format", choices=FORMATS, default=PrepareOptions.format,
+                   help="arrow: a saved DatasetDict (load_from_disk); parquet: shards named as in a Hub dataset repo "
+                        "(DATASET_DIR/data/train-00000-of-0000N.parquet), for hours of audio (default arrow)")
+    p.add_argument("--shard-mb", type=int, default=PrepareOptions.shard_mb,
+                   help="start a new shard after this many MB of audio (default %(default)s)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
                    help="also upload to this (private) Hub dataset repo; token from HF_TOKEN or `hf auth login`")
 
@@ -267,7 +272,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if (args.val_audio is None) != (args.val_captions is None):
         raise InputError("--val-audio and --val-captions go together")
     validation = Recording(args.val_audio, args.val_captions) if args.val_audio else None
-    options = PrepareOptions(holdout=args.holdout, views=args.views)
+    options = PrepareOptions(holdout=args.holdout, views=args.views, format=args.format, shard_mb=args.shard_mb)
     if len(args.audio) != len(args.captions):
         raise InputError("give one --captions for each --audio")
     recordings = [Recording(a, c) for a, c in zip(args.audio, args.captions, strict=True)]

@@ -34,6 +34,7 @@ from core.segments import MAX_MS, PAD_MS, Problem, Segment, hold_out, pack, trai
 
 MARKER = "whisper_tui_dataset.json"  # marks a folder as ours, so `prepare` may replace it
 SPLITS = ("train", "validation")
+FORMATS = ("arrow", "parquet")
 STAGE = "prepare"
 _WINDOW_S = 10.0  # decode chunk handed from the reader thread
 _READ_AHEAD = 6  # chunks the reader may run ahead of the encoder
@@ -57,6 +58,8 @@ class PrepareOptions:
     pad_ms: int = PAD_MS
     holdout: float = 0.15
     views: bool = True  # each cue alone plus packs of 10/20/30 s: the rows the training recipe is measured on
+    format: str = "arrow"  # "arrow": save_to_disk's layout; "parquet": shards named as on the Hub, under data/
+    shard_mb: int = 500  # a shard is closed once it holds this much audio (datasets' own default size)
 
 
 @dataclass(frozen=True)
@@ -292,33 +295,27 @@ def _check_output(path: Path) -> None:
 
 
 class _SplitWriter:
-    """One split written as `save_to_disk` lays it out, row by row while the audio decodes.
+    """One split's rows, written while the audio decodes, batched into Arrow tables and rolled over into shards.
 
-    `Dataset.save_to_disk` can only copy a finished dataset, which on a long recording costs more than the
-    decode itself; so rows go straight into the shard files `save_to_disk` would write (the same
-    ArrowWriter, rolled over at datasets' own shard size) and `finish` writes its two JSON files from the
-    opened Dataset exactly as `save_to_disk` does. tests/test_dataset.py compares the result with a real
-    `save_to_disk`, so a datasets upgrade that changes the layout fails a test rather than a user's run.
+    Subclasses say what a shard is: `_ArrowSplit` (the layout `save_to_disk` writes; what `load_from_disk` opens)
+    or `_ParquetSplit` (the layout of a Hub dataset repo, for inputs that outgrow one machine's disk copy).
     """
 
-    def __init__(self, name: str, folder: Path) -> None:
-        from datasets import config
-        from datasets.utils.py_utils import convert_file_size_to_int
-
-        self.name, self.folder = name, folder
-        self.shard_bytes = convert_file_size_to_int(config.MAX_SHARD_SIZE)
+    def __init__(self, name: str, folder: Path, shard_bytes: int) -> None:
+        self.name, self.folder, self.shard_bytes = name, folder, shard_bytes
         self.shards: list[Path] = []
         self.writer = None
-        self.rows, self.seconds, self.bytes = 0, 0.0, 0
+        self.rows, self.seconds, self.bytes, self.pending = 0, 0.0, 0, 0
         self.batch: dict[str, list] = {column: [] for column in ("bytes", "path", "text", "start", "end", "source")}
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
 
     def _open(self) -> None:
-        from datasets.arrow_writer import ArrowWriter
-
-        self.shards.append(self.folder / f".shard-{len(self.shards):05d}.arrow")
-        self.writer = ArrowWriter(features=features(), path=str(self.shards[-1]))
+        self.shards.append(self.folder / f".{self.name}-{len(self.shards):05d}.part")
+        self.writer = self._open_shard(self.shards[-1])
         self.bytes = 0
+
+    def _open_shard(self, path: Path):
+        raise NotImplementedError
 
     def write(self, segment: Segment, samples: np.ndarray) -> None:
         start = segment.start_ms / 1000
@@ -329,7 +326,8 @@ class _SplitWriter:
         for column, value in row.items():
             self.batch[column].append(value)
         self.rows, self.seconds = self.rows + 1, self.seconds + end - start
-        if len(self.batch["text"]) >= _BATCH_ROWS:
+        self.pending += len(row["bytes"])
+        if len(self.batch["text"]) >= _BATCH_ROWS or self.bytes + self.pending >= self.shard_bytes:
             self._flush()
 
     def _flush(self) -> None:
@@ -349,25 +347,56 @@ class _SplitWriter:
                           "source": pa.array(b["source"], pa.string())})
         self.writer.write_table(table)
         self.bytes += table.nbytes
+        self.pending = 0
         for values in b.values():
             values.clear()
 
     def _close(self) -> None:
         if self.writer is not None:
-            self.writer.finalize()
+            self._close_shard()
             self.writer = None
+
+    def _close_shard(self) -> None:
+        raise NotImplementedError
+
+    def _shard_files(self) -> list[Path]:
+        """Flush, close and name the shards; an empty split still gets one (empty) shard with the schema."""
+        self._flush()
+        if not self.shards:
+            self._open()
+        self._close()
+        return self.shards
+
+    def finish(self) -> SplitSummary:
+        raise NotImplementedError
+
+
+class _ArrowSplit(_SplitWriter):
+    """A split as `save_to_disk` lays it out.
+
+    `Dataset.save_to_disk` can only copy a finished dataset, which on a long recording costs more than the
+    decode itself; so rows go straight into the shard files `save_to_disk` would write (the same
+    ArrowWriter, rolled over at datasets' own shard size) and `finish` writes its two JSON files from the
+    opened Dataset exactly as `save_to_disk` does. tests/test_dataset.py compares the result with a real
+    `save_to_disk`, so a datasets upgrade that changes the layout fails a test rather than a user's run.
+    """
+
+    def _open_shard(self, path: Path):
+        from datasets.arrow_writer import ArrowWriter
+
+        return ArrowWriter(features=features(), path=str(path))
+
+    def _close_shard(self) -> None:
+        self.writer.finalize()
 
     def finish(self) -> SplitSummary:
         """Name the shards as save_to_disk does and write its state.json and dataset_info.json."""
         from datasets import Dataset, config
         from datasets.utils.py_utils import asdict as info_dict  # save_to_disk's: leaves out unset fields
 
-        self._flush()
-        if not self.shards:
-            self._open()  # an empty split still gets one (empty) shard with the schema
-        self._close()
-        names = [f"data-{i:05d}-of-{len(self.shards):05d}.arrow" for i in range(len(self.shards))]
-        for shard, name in zip(self.shards, names, strict=True):
+        shards = self._shard_files()
+        names = [f"data-{i:05d}-of-{len(shards):05d}.arrow" for i in range(len(shards))]
+        for shard, name in zip(shards, names, strict=True):
             os.replace(shard, self.folder / name)
         dataset = Dataset.from_file(str(self.folder / names[0]), split=self.name)
         state = {key: dataset.__dict__[key] for key in
@@ -382,11 +411,34 @@ class _SplitWriter:
         return SplitSummary(self.name, self.rows, round(self.seconds, 3))
 
 
-def _write_rows(plans: Sequence[SourcePlan], folder: Path, on_event: EventHandler) -> tuple[SplitSummary, ...]:
-    """Decode each recording once and write its rows into `folder` as a saved DatasetDict."""
+class _ParquetSplit(_SplitWriter):
+    """A split as parquet shards named as on the Hub (`data/train-00000-of-00003.parquet`): `load_dataset('parquet',
+    data_dir=...)` and `train --dataset` find the splits by those names, and the schema carries the features, so
+    `audio` reads back as Audio. Each batch is one row group, so a streaming reader holds one batch at a time."""
+
+    def _open_shard(self, path: Path):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(str(path), features().arrow_schema)
+
+    def _close_shard(self) -> None:
+        self.writer.close()
+
+    def finish(self) -> SplitSummary:
+        shards = self._shard_files()
+        for i, shard in enumerate(shards):
+            os.replace(shard, self.folder / f"{self.name}-{i:05d}-of-{len(shards):05d}.parquet")
+        return SplitSummary(self.name, self.rows, round(self.seconds, 3))
+
+
+def _write_rows(plans: Sequence[SourcePlan], folder: Path, options: PrepareOptions,
+                on_event: EventHandler) -> tuple[SplitSummary, ...]:
+    """Decode each recording once and write its rows into `folder` as a saved DatasetDict or parquet shards."""
     from datasets import config
 
-    writers = {name: _SplitWriter(name, folder / name) for name in SPLITS}
+    parquet = options.format == "parquet"
+    writers = {name: (_ParquetSplit(name, folder / "data", options.shard_mb << 20) if parquet else
+                      _ArrowSplit(name, folder / name, options.shard_mb << 20)) for name in SPLITS}
     total, done = sum(len(p.rows) for p in plans), 0
     on_event(Progress(STAGE, 0, total, unit="rows"))
     for source in plans:
@@ -398,7 +450,8 @@ def _write_rows(plans: Sequence[SourcePlan], folder: Path, on_event: EventHandle
                 done += 1
                 on_event(Progress(STAGE, done, total, unit="rows", message=source.recording.audio.name))
     splits = tuple(writer.finish() for writer in writers.values())
-    atomic_write_text(folder / config.DATASETDICT_JSON_FILENAME, json.dumps({"splits": list(SPLITS)}))
+    if not parquet:
+        atomic_write_text(folder / config.DATASETDICT_JSON_FILENAME, json.dumps({"splits": list(SPLITS)}))
     return splits
 
 
@@ -421,17 +474,21 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
     `output` atomically.
 
     `output` is replaced only if it is a dataset made here (or an empty folder); `datasets.load_from_disk`
-    opens the result.
+    opens the result (`load_dataset("parquet", data_dir=output)` with `format="parquet"`; `train --dataset` both).
     """
     output = Path(output)
     _check_output(output)
+    if options.format not in FORMATS:
+        raise InputError(f"unknown dataset format {options.format!r}: use {' or '.join(FORMATS)}")
+    if options.shard_mb < 1:
+        raise InputError(f"shard size must be at least 1 MB, got {options.shard_mb}")
     plans = plan(train, validation, options)
     for source in plans:  # a file that is not audio fails here, before any progress is shown
         probe(source.recording.audio)
     for problem in (problem for p in plans for problem in p.problems):
         on_event(Log(str(problem), level="warning"))
     with library_bars_off("datasets.utils"), atomic_directory(output) as tmp:
-        splits = _write_rows(plans, tmp, on_event)
+        splits = _write_rows(plans, tmp, options, on_event)
         atomic_write_text(tmp / MARKER, _marker(plans, options, splits))
     problems = tuple(str(problem) for p in plans for problem in p.problems)
     on_event(Done(STAGE, output))
@@ -439,6 +496,15 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
 
 
 # ---------------------------------------------------------------------------- reading back
+
+
+def load(dataset_dir: Path):
+    """A prepared dataset as a DatasetDict, in either format."""
+    import datasets
+
+    if (Path(dataset_dir) / datasets.config.DATASETDICT_JSON_FILENAME).is_file():
+        return datasets.load_from_disk(str(dataset_dir))
+    return datasets.load_dataset("parquet", data_dir=str(dataset_dir))
 
 
 # ---------------------------------------------------------------------------- Hub
@@ -454,9 +520,7 @@ def push_to_hub(dataset_dir: Path, repo_id: str, private: bool = True) -> str:
     from core.hub import no_hub_bars, one_line_errors, ready_to_push
 
     token = ready_to_push(repo_id)
-    from datasets import load_from_disk
-
-    dataset = load_from_disk(str(dataset_dir))
+    dataset = load(dataset_dir)
     with one_line_errors(repo_id, token), library_bars_off("datasets.utils"), no_hub_bars():
         commit = dataset.push_to_hub(repo_id, token=token, private=private)
     return str(commit.repo_url)

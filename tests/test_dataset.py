@@ -236,3 +236,44 @@ def test_bad_options_are_usage_errors(samples: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "go together" in result.stderr
     with pytest.raises(InputError, match="hold-out share"):
         plan(Recording(samples / "train.mp3", samples / "train.vtt"), options=PrepareOptions(holdout=0.9))
+
+
+def test_parquet_format_writes_hub_named_shards_with_the_same_rows(held_out: Path, samples: Path,
+                                                                  tmp_path: Path) -> None:
+    """`--format parquet --shard-mb 1`: several shards per split, named as in a Hub repo, the same rows and audio
+    as the arrow layout, and `train --dataset` opens the folder (the kind it is, its splits and columns)."""
+    from datasets import Audio
+
+    from core.dataset import load
+    from core.training_data import Columns, kind_of, open_training_data
+
+    out = tmp_path / "shards"
+    result = _prepare("--audio", samples / "train.mp3", "--captions", samples / "train.vtt", "--format", "parquet",
+                      "--shard-mb", "1", "-o", out)
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (out / "data").iterdir())
+    trains = [n for n in names if n.startswith("train-")]
+    assert len(trains) >= 2 and len(names) == len(trains) + sum(n.startswith("validation-") for n in names)
+    assert all(n.endswith(f"-of-{len(trains):05d}.parquet") for n in trains)
+    assert not (out / "dataset_dict.json").exists() and (out / MARKER).is_file()
+    assert kind_of(out) == "parquet"
+
+    parquet, arrow = load(out), _load(held_out)
+    for split in ("train", "validation"):
+        assert parquet[split].features["audio"] == Audio(sampling_rate=SAMPLE_RATE)
+        assert parquet[split]["text"] == arrow[split]["text"] and _spans(parquet[split]) == _spans(arrow[split])
+    raw = Audio(decode=False)
+    assert parquet["train"].cast_column("audio", raw)["audio"] == arrow["train"].cast_column("audio", raw)["audio"]
+    data = open_training_data(str(out), Columns(), eval_rows=64)
+    assert len(data.train) == arrow["train"].num_rows and len(data.validation) == arrow["validation"].num_rows
+
+
+def test_unknown_format_and_tiny_shards_are_refused(samples: Path, tmp_path: Path) -> None:
+    from core.dataset import prepare
+
+    recording = Recording(samples / "train.mp3", samples / "train.vtt")
+    with pytest.raises(InputError, match="unknown dataset format 'csv'"):
+        prepare(recording, tmp_path / "a", options=PrepareOptions(format="csv"))
+    with pytest.raises(InputError, match="at least 1 MB"):
+        prepare(recording, tmp_path / "b", options=PrepareOptions(shard_mb=0))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
