@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from common import (
     SAMPLE_DATA,
     WORK,
@@ -65,7 +66,14 @@ def looped(minutes: float) -> tuple[Path, Path]:
     if audio.exists() and captions.exists():
         return audio, captions
     FOLDER.mkdir(parents=True, exist_ok=True)
-    source = SAMPLE_DATA / "train.mp3"
+    # one loop decoded once and padded to whole milliseconds, so loop k starts exactly at k × loop_ms (the MP3's
+    # stated duration is a few ms off its decoded length: 34 loops of it put the last cues past the audio)
+    import soundfile as sf
+
+    source = FOLDER / "train-loop.wav"
+    run_ffmpeg("-i", str(SAMPLE_DATA / "train.mp3"), "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(source))
+    samples, rate = sf.read(source, dtype="int16")
+    sf.write(source, np.pad(samples, (0, -len(samples) % (rate // 1000))), rate, subtype="PCM_16")
     loop_ms = round(duration_seconds(source) * 1000)
     loops = max(1, round(minutes * 60_000 / loop_ms))
     listing = FOLDER / f".list-{minutes:g}.txt"

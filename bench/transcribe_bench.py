@@ -84,6 +84,8 @@ CONTENDERS = (
     Contender(FW_DIRECT, "faster-whisper", note="int8, beam 5, no word timings"),
     Contender("ours, default", "cli", note="auto → ctranslate2 int8, beam 5, word timings"),
     Contender("ours", "cli", ("--no-words",), note="ctranslate2 int8, beam 5"),
+    Contender("ours", "cli", ("--batch-size", "8"), note="faster-whisper batched pipeline (VAD windows, 8 at a time), "
+                                                        "int8, beam 5, word timings, cues ≤ 7 s"),
     Contender(PIPELINE, "pipeline", note="fp32, chunk_length_s=30, greedy"),
     Contender("ours", "cli", ("--engine", "transformers", "--beam-size", "1"), note="fp32, greedy, word timings"),
     Contender("ours", "cli", ("--engine", "transformers"), note="fp32, beam 5, word timings"),
@@ -115,6 +117,21 @@ def build_recording(seconds: float) -> Path:
         listing.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
     return target
+
+
+def reference_text(seconds: float) -> str:
+    """What the looped recording says: the sources' captions, loop after loop, up to the cut (a cue the cut
+    falls in counts whole: the same for every contender)."""
+    from core.audio import duration_seconds
+    from core.captions import read
+
+    words, offset = [], 0.0
+    while offset < seconds:
+        for name in SOURCES:
+            audio = SAMPLE_DATA / name
+            words += [cue.text for cue in read(audio.with_suffix(".vtt")).cues if offset + cue.start / 1000 < seconds]
+            offset += duration_seconds(audio)
+    return " ".join(words)
 
 
 def warm_page_cache(paths: list[Path]) -> None:
@@ -158,7 +175,10 @@ def child_cli(argv: list[str], marks: dict[str, float]) -> int:
     tr.load_engine = _timed(marks, "load_s", tr.load_engine)
     tr.transcribe = _timed(marks, "transcribe_s", transcribe)
     code = main(argv)
-    marks["words"] = sum(len(cue.text.split()) for captions in captured for cue in captions.cues)
+    cues = [cue for captions in captured for cue in captions.cues]
+    marks["words"] = sum(len(cue.text.split()) for cue in cues)
+    marks["text"] = " ".join(cue.text for cue in cues)
+    marks["longest_cue_s"] = max((cue.end - cue.start) / 1000 for cue in cues) if cues else 0.0
     return code
 
 
@@ -174,9 +194,11 @@ def child_faster_whisper(audio: Path, marks: dict[str, float]) -> int:
     marks["load_s"] = time.perf_counter() - start
     start = time.perf_counter()
     segments, _ = model.transcribe(str(audio), beam_size=5)
-    texts = [segment.text for segment in segments]
+    segments = list(segments)
     marks["transcribe_s"] = time.perf_counter() - start
-    marks["words"] = sum(len(t.split()) for t in texts)
+    marks["words"] = sum(len(s.text.split()) for s in segments)
+    marks["text"] = " ".join(s.text for s in segments)
+    marks["longest_cue_s"] = max((s.end - s.start for s in segments), default=0.0)
     return 0
 
 
@@ -194,6 +216,7 @@ def child_pipeline(audio: Path, marks: dict[str, float]) -> int:
     result = asr(str(audio))
     marks["transcribe_s"] = time.perf_counter() - start
     marks["words"] = len(str(result["text"]).split())
+    marks["text"] = str(result["text"])
     return 0
 
 
@@ -260,25 +283,35 @@ def _ratio(outcome: Outcome, reference: Outcome | None) -> str:
     return f"{'≥ ' if mine else '≤ ' if theirs else ''}{value:.2f}×"
 
 
-def table(outcomes: list[Outcome], audio_s: float) -> str:
+def _wer(marks: dict, reference: str) -> str:
+    from core.evaluate import score_texts
+
+    if "text" not in marks:
+        return "—"
+    return f"{100 * score_texts([reference], [marks['text']]).wer:.1f}"
+
+
+def table(outcomes: list[Outcome], audio_s: float, reference: str) -> str:
     """The results as a Markdown table."""
     by_name = {o.contender.name: o for o in outcomes}
     fw, pipe = by_name.get(FW_DIRECT), by_name.get(PIPELINE)
     lines = ["| contender | settings | wall s | RTF | load s | transcribe s (RTF) | CPU s | peak RSS MB | words "
-             "| × faster-whisper direct | × transformers pipeline | load avg at start |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| WER % | longest cue s | × faster-whisper direct | × transformers pipeline | load avg at start |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for o in outcomes:
         s, m, late = o.stats, o.marks, o.stats.timed_out
         if s.returncode not in (0, None):
             lines.append(f"| {o.contender.shown()} | {o.contender.note} | failed (exit {s.returncode}) after "
-                         f"{s.wall_s:.1f} s |" + " |" * 9)
+                         f"{s.wall_s:.1f} s |" + " |" * 11)
             continue
         load = f"{m['load_s']:.1f}" if "load_s" in m else "—"
         transcribe = f"{m['transcribe_s']:.1f} ({m['transcribe_s'] / audio_s:.3f})" if "transcribe_s" in m else "—"
         words = str(int(m["words"])) if "words" in m else "—"
+        longest = f"{m['longest_cue_s']:.1f}" if "longest_cue_s" in m else "—"
         cells = [o.contender.shown(), o.contender.note, _seconds(s.wall_s, late),
                  f"{'> ' if late else ''}{s.wall_s / audio_s:.3f}", load, transcribe, _seconds(s.cpu_s, late),
-                 f"{s.peak_rss_mb:.0f}", words, _ratio(o, fw), _ratio(o, pipe), o.load_at_start]
+                 f"{s.peak_rss_mb:.0f}", words, _wer(m, reference), longest, _ratio(o, fw), _ratio(o, pipe),
+                 o.load_at_start]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -316,7 +349,7 @@ def main() -> int:
         print(f"  wall {o.stats.wall_s:.1f} s{state}, "
               f"RSS {o.stats.peak_rss_mb:.0f} MB, {o.marks}", file=sys.stderr, flush=True)
     total_s = time.perf_counter() - started
-    result = table(outcomes, audio_s)
+    result = table(outcomes, audio_s, reference_text(audio_s))
     print(result)
     if not args.no_write:
         command = "python bench/transcribe_bench.py" + "".join(
@@ -337,6 +370,8 @@ def main() -> int:
             "- CPU s: user + system of the child and the processes it reaped (ffmpeg); under load it is steadier "
             "than wall time.\n"
             "- peak RSS MB: the largest sum of RSS over the child's process tree, sampled every 50 ms.\n"
+            "- WER %: the whole transcript against the sources' captions looped the same way (Whisper's English "
+            "normaliser); longest cue s: the longest cue (segment) it wrote.\n"
             "- × columns: wall s / the reference's wall s (> 1: slower than the reference).\n"
             f"- A '>' value hit the {args.timeout:g} s per-contender limit and was killed.\n")
         write_section(SECTION, body)

@@ -381,7 +381,10 @@ def export_model(hf_dir: Path, out_dir: Path, quantization: str | None = None) -
     except ImportError as err:
         raise JobError(f"CTranslate2 export needs the ctranslate2 package ({err})") from None
     hf_dir = Path(hf_dir)
-    copy = [name for name in ("tokenizer.json", "preprocessor_config.json") if (hf_dir / name).is_file()]
+    # generation_config.json: the language and task a fine-tuned multilingual model was trained for (transcribe
+    # reads them from here too; faster-whisper itself ignores the file, so its users pass language=)
+    copy = [name for name in ("tokenizer.json", "preprocessor_config.json", "generation_config.json")
+            if (hf_dir / name).is_file()]
     try:
         TransformersConverter(str(hf_dir), copy_files=copy).convert(
             str(out_dir), quantization=quantization, force=True)

@@ -38,7 +38,9 @@ from core.captions import Captions, Cue
 from core.errors import InputError
 from core.events import Done, EventHandler, Progress, ignore
 from core.files import atomic_write_text
-from core.models import DEFAULT_MODEL, ResolvedModel, resolve
+from core.languages import is_english
+from core.models import DEFAULT_MODEL, ResolvedModel, resolve, trained_language
+from core.repetition import is_loop
 from core.vocabulary import Keyword, KeywordLike, KeywordRecall, KeywordScore, keyword_recall
 
 MODES = ("cues", "longform")
@@ -170,6 +172,11 @@ class SetResult:
     scores: TextScores
     hypothesis: Captions
 
+    @property
+    def loops(self) -> tuple[str, ...]:
+        """The hypotheses caught in a repetition loop (core.repetition)."""
+        return tuple(c.text for c in self.hypothesis.cues if is_loop(c.text))
+
 
 @dataclass(frozen=True)
 class VariantResult:
@@ -236,7 +243,8 @@ class Report:
                 "delta": {"wer": self.delta(v.name, "wer"), "cer": self.delta(v.name, "cer"),
                           "recall": self.delta(v.name, "recall"),
                           "control_wer": {s.name: self.delta(v.name, "wer", s.name) for s in self.controls}},
-                "sets": {r.set: {**r.scores.as_dict(), "vtt": self.vtt_name(v.name, r.set)} for r in v.results},
+                "sets": {r.set: {**r.scores.as_dict(), "loops": len(r.loops), "vtt": self.vtt_name(v.name, r.set)}
+                         for r in v.results},
             })
         return {"version": REPORT_VERSION, "created": self.created, "seconds": round(self.seconds, 2),
                 "mode": self.mode, "model": self.model, "base_model": self.base_model,
@@ -364,12 +372,23 @@ def longform_table(report: Report) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def loops_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per set: hypotheses caught in a repetition loop, per variant (no rows when there are none anywhere)."""
+    headers = ["set", "hypotheses", *(v.name for v in report.variants)]
+    rows = []
+    for s in (report.main, *report.controls):
+        counts = [len(v.on(s.name).loops) for v in report.variants]
+        rows.append([s.name, str(len(report.variants[0].on(s.name).hypothesis.cues)), *map(str, counts)])
+    return (headers, rows) if any(r[2:] != ["0"] * len(report.variants) for r in rows) else (headers, [])
+
+
 def first_sections(report: Report) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
     """What a user asks first, in that order, as (title, table), the empty ones left out: each keyword before →
     after, whether ordinary speech got worse, the whole recording re-transcribed. The report and the CLI show these."""
     sections = [("Your keywords, before → after (hits on the main set)", keyword_change_table(report)),
                 ("Did ordinary speech get worse? (the control sets)", forgetting_table(report)),
-                ("The whole recording, re-transcribed (timestamps on)", longform_table(report))]
+                ("The whole recording, re-transcribed (timestamps on)", longform_table(report)),
+                ("Repetition loops (gzip ratio > 2.4 or a 3-gram 3 times)", loops_table(report))]
     return [(title, table) for title, table in sections if table[1]]
 
 
@@ -571,6 +590,8 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
     base_spec = str(baseline or DEFAULT_MODEL)
     base = resolve(base_spec, on_event)
     tuned = resolve(model, on_event)
+    if language is None and base.multilingual:  # both decode in the language the model was fine-tuned for
+        language = trained_language(tuned)
     terms = tuple(k.term for k in keywords) if prompted else ()
     passes = [_Pass(base, ((BASELINE, ()),) + (((PROMPTED, terms),) if terms else ()))]
     if tuned.hf_dir.resolve() != base.hf_dir.resolve():
@@ -578,7 +599,7 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
     options = _Options(engine, batch_size, device, language)
     run = _run_cues if mode == "cues" else _run_longform
     hypotheses = run(passes, sets, references, options, on_event)
-    english = (language or "en") == "en"
+    english = is_english(language)
     variants = []
     for p in passes:
         for name, variant_terms in p.variants:

@@ -85,6 +85,22 @@ class ResolvedModel:
     multilingual: bool
 
 
+def trained_language(model: ResolvedModel) -> str | None:
+    """The language a fine-tuned multilingual model was trained for (its generation_config.json, which `train` and
+    the CTranslate2 export write), or None: detect, as for the stock models."""
+    if not model.multilingual:
+        return None
+    for folder in (model.ct2_dir, model.hf_dir):
+        path = folder / "generation_config.json" if folder is not None else None
+        if path is not None and path.is_file():
+            try:
+                language = json.loads(path.read_text(encoding="utf-8")).get("language")
+            except (OSError, ValueError):
+                return None
+            return language.strip("<|>") if isinstance(language, str) else None
+    return None
+
+
 def cache_root() -> Path:
     """Where converted models live (`WHISPER_TUI_CACHE` overrides the platform cache dir)."""
     override = os.environ.get("WHISPER_TUI_CACHE")

@@ -44,6 +44,7 @@ from core.examples import (
     labelled,
 )
 from core.files import atomic_directory, atomic_write_text
+from core.languages import is_english
 from core.models import ResolvedModel, resolve
 from core.runs import STOP_REQUEST, checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
@@ -127,14 +128,14 @@ def build_model(resolved: ResolvedModel, config: TrainConfig):
         raise InputError(f"LoRA targets {config.target_modules} match nothing in this model ({err})") from None
 
 
-def clean_generation_config(model, multilingual: bool) -> None:
-    """Drop stale forced decoder ids (language/task belong in generate's arguments), keep alignment heads."""
+def clean_generation_config(model, multilingual: bool, language: str | None = None, task: str | None = None) -> None:
+    """Drop stale forced decoder ids, keep alignment heads; a multilingual model keeps the language and task it was
+    trained for, so `pipeline(...)` and `generate()` with no arguments start the prompt with them."""
     gen = model.generation_config
     gen.forced_decoder_ids = None
     model.config.forced_decoder_ids = None
-    if not multilingual:
-        gen.language = None
-        gen.task = None
+    gen.language = language if multilingual else None
+    gen.task = task if multilingual else None
 
 
 # ---------------------------------------------------------------------------- the trainer
@@ -595,7 +596,8 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     processor = WhisperProcessor.from_pretrained(resolved.hf_dir)
     tokenizer = processor.tokenizer
     if resolved.multilingual:
-        tokenizer.set_prefix_tokens(language=config.language or "en", task=config.task, predict_timestamps=False)
+        tokenizer.set_prefix_tokens(language=config.decoding_language or "en", task=config.task,
+                                    predict_timestamps=False)
     else:
         tokenizer.set_prefix_tokens(predict_timestamps=False)
 
@@ -689,7 +691,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         model=model, args=args, train_dataset=train_examples, eval_dataset=eval_examples,
         data_collator=Collator(config.caches_encoder),
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
-        english=not resolved.multilingual or (config.language or "en") == "en",
+        english=not resolved.multilingual or is_english(config.language),
         generate_kwargs=_generate_kwargs(resolved, config),
         callbacks=[_callback(events), _callback(_DivergenceGuard()),
                    *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
@@ -754,7 +756,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 def _generate_kwargs(resolved: ResolvedModel, config: TrainConfig) -> dict:
     kwargs: dict = {"num_beams": 1, "do_sample": False, "max_new_tokens": 128}
     if resolved.multilingual:
-        kwargs.update(language=config.language or "en", task=config.task)
+        kwargs.update(language=config.decoding_language or "en", task=config.task)
     return kwargs
 
 
@@ -771,7 +773,7 @@ def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig
             model.save_pretrained(tmp)
         model = model.merge_and_unload()
     model.config.use_cache = True
-    clean_generation_config(model, resolved.multilingual)
+    clean_generation_config(model, resolved.multilingual, config.decoding_language or "en", config.task)
     merged_dir = run_dir / "merged"
     with atomic_directory(merged_dir) as tmp:
         model.save_pretrained(tmp)

@@ -22,6 +22,15 @@ from core.models import DEFAULT_MODEL
 from core.vocabulary import Keyword, load_keywords
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+PURPOSES = ("words", "accent", "language")
+# What each purpose changes from the defaults above (which are the words recipe). Sounds, not words: the encoder
+# learns too (LoRA on every layer), and nothing pulls the decoder back to the base model's wording (no
+# distillation), since the base model's wording is what is wrong. Measured in bench/RESULTS.md, "Purposes".
+PURPOSE_SETTINGS: dict[str, dict[str, Any]] = {
+    "words": {},
+    "accent": {"lora_layers": "all", "distill": 0.0},
+    "language": {"lora_layers": "all", "distill": 0.0},
+}
 LORA_LAYERS = ("decoder", "all")
 TASKS = ("transcribe", "translate")
 RUN_CONFIG = "train_config.json"  # in a run folder: the settings it runs with
@@ -93,8 +102,15 @@ class TrainConfig:
     save_total_limit: int = _setting(2, "--save-total-limit", "checkpoints kept (the best one is always kept)")
     warmup: float = _setting(0.1, "--warmup", "learning-rate warm-up: a share of the steps (< 1) or a step count")
     seed: int = _setting(0, "--seed", "random seed (data order, LoRA init, dropout)")
+    purpose: str | None = _setting(None, "--purpose", "what the run teaches: words (new terms), accent (new "
+                                   "voices of a known language) or language (a language the model handles badly); "
+                                   "each sets its measured defaults for the settings not given (none: language when "
+                                   "--language is not English, else words)", choices=PURPOSES)
     language: str | None = _setting(None, "--language", "language code for multilingual models (none: en)",
                                       metavar="CODE")
+    language_token: str | None = _setting(None, "--language-token", "for a language Whisper does not list: the "
+                                          "listed language whose token it is trained and decoded under (e.g. cy "
+                                          "for ga); none: --language itself", metavar="CODE")
     task: str = _setting("transcribe", "--task", "what the model learns to do", choices=TASKS)
     resume: bool = _setting(False, "--resume", "continue the run in RUN_DIR from its last checkpoint")
     max_steps: int = _setting(-1, "--max-steps", "stop after this many steps (-1: run the epochs)")
@@ -132,6 +148,17 @@ class TrainConfig:
             raise InputError("evaluation rows must be ≥ 1")
         if self.save_total_limit < 1 or self.logging_steps < 1 or self.warmup < 0:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
+        if self.purpose is not None and self.purpose not in PURPOSES:
+            raise InputError(f"purpose must be one of {', '.join(PURPOSES)}, not {self.purpose!r}")
+        self.decoding_language  # noqa: B018 (raises for a language Whisper does not list)
+
+    @property
+    def decoding_language(self) -> str | None:
+        """The language token the model is trained and decoded under: --language-token, else --language (None:
+        the model's default, English). A language Whisper does not list needs a listed one's token."""
+        from core.languages import check_language
+
+        return check_language(self.language, self.language_token)
 
     def deepspeed_config(self) -> str | None:
         """The DeepSpeed JSON to hand the Trainer ('zero2': the bundled ZeRO-2 config), after checking it can run."""
@@ -235,9 +262,25 @@ def to_text(name: str, value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def purpose_of(language: str | None, purpose: str | None = None) -> str:
+    """The purpose asked for, else the one the language implies: a language other than English is taught as a
+    language."""
+    if purpose is not None:
+        return purpose
+    return "language" if language not in (None, "en") else "words"
+
+
+def for_purpose(**values: Any) -> TrainConfig:
+    """Settings from `values`, the rest from the purpose's defaults (`purpose`, or the one `language` implies)."""
+    purpose = purpose_of(values.get("language"), values.get("purpose"))
+    if purpose not in PURPOSES:
+        raise InputError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
+    return TrainConfig(**{**PURPOSE_SETTINGS[purpose], **values, "purpose": purpose})
+
+
 def defaults(**values: Any) -> TrainConfig:
-    """The default settings (dataset and output "." unless given)."""
-    return TrainConfig(**{"dataset": Path("."), "output": Path("."), **values})
+    """The default settings for the purpose `values` imply (dataset and output "." unless given)."""
+    return for_purpose(**{"dataset": Path("."), "output": Path("."), **values})
 
 
 # ---------------------------------------------------------------------------- train_config.json
@@ -348,7 +391,7 @@ def from_args(args: argparse.Namespace) -> TrainConfig:
         missing = [setting_of(n).flag for n in ("dataset", "output") if n not in values]
         if missing:
             raise InputError(f"train: {' and '.join(missing)} required (or --config FILE)")
-        config = TrainConfig(**values)
+        config = for_purpose(**values)
     else:
         config = replace(config, **values)
     config.check()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +28,7 @@ from core import audio as audio_io
 from core.captions import Captions, Cue, Word, format_timestamp
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Progress, ignore
-from core.models import ResolvedModel, resolve
+from core.models import ResolvedModel, resolve, trained_language
 
 ENGINES = ("auto", "ctranslate2", "transformers")
 SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
@@ -296,6 +296,8 @@ def load_engine(model: ResolvedModel | str | None, options: TranscribeOptions = 
     """Load a model once for many transcriptions (the TUI keeps one around)."""
     if not isinstance(model, ResolvedModel):
         model = resolve(model)
+    if options.language is None and (trained := trained_language(model)) is not None:
+        options = replace(options, language=trained)  # a model fine-tuned for one language decodes in it
     _check_options(model, options)
     engine = options.engine
     if engine == "auto":

@@ -136,6 +136,7 @@ class Workspace:
     model: str = DEFAULT_MODEL
     language: str | None = None
     task: str = "transcribe"
+    purpose: str | None = None  # words / accent / language (core.train_config.PURPOSES); None: from the language
     paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
     statuses: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -254,7 +255,8 @@ class Workspace:
         self.save()
 
     def as_toml(self) -> str:
-        data: dict[str, Any] = {"name": self.name, "model": self.model, "language": self.language, "task": self.task}
+        data: dict[str, Any] = {"name": self.name, "model": self.model, "language": self.language, "task": self.task,
+                                "purpose": self.purpose}
         data.update({k: v for k, v in self.extra.items() if k not in data and k not in ("paths", "sources")})
         data["paths"] = dict(self.paths)
         data["sources"] = dict(sorted(self.statuses.items()))
@@ -284,7 +286,11 @@ def _string(data: Mapping[str, Any], key: str, where: Path, default: str | None)
     return value
 
 
-def _check(task: str, model: str, where: Path | str) -> None:
+def _check(task: str, model: str, where: Path | str, purpose: str | None = None) -> None:
+    from core.train_config import PURPOSES
+
+    if purpose is not None and purpose not in PURPOSES:
+        raise InputError(f"{where}: purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
     if task not in TASKS:
         raise InputError(f"{where}: task must be one of {', '.join(TASKS)}, not {task!r}")
     if not model.strip():
@@ -314,24 +320,26 @@ def open_workspace(path: Path) -> Workspace:
         root=root, name=_string(data, "name", manifest, root.name) or root.name,
         model=_string(data, "model", manifest, DEFAULT_MODEL) or DEFAULT_MODEL, language=language,
         task=_string(data, "task", manifest, "transcribe") or "transcribe",
+        purpose=_string(data, "purpose", manifest, None) or None,
         paths={**DEFAULT_PATHS, **paths}, statuses=dict(statuses),
-        extra={k: v for k, v in data.items() if k not in ("name", "model", "language", "task", "paths", "sources")})
-    _check(workspace.task, workspace.model, manifest)
+        extra={k: v for k, v in data.items() if k not in ("name", "model", "language", "task", "purpose", "paths",
+                                                          "sources")})
+    _check(workspace.task, workspace.model, manifest, workspace.purpose)
     return workspace
 
 
 def create_workspace(path: Path, name: str | None = None, model: str = DEFAULT_MODEL, language: str | None = None,
-                     task: str = "transcribe") -> Workspace:
+                     task: str = "transcribe", purpose: str | None = None) -> Workspace:
     """Make `path` (new or an existing folder) a workspace: manifest, keywords.txt, audio/, captions/."""
     root = Path(path).expanduser().resolve()
     if is_workspace(root):
         raise InputError(f"{root} is already a workspace: open it instead")
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} is a file, not a folder")
-    _check(task, model, root)
+    _check(task, model, root, purpose)
     ensure_writable_dir(root)
     workspace = Workspace(root=root, name=(name or "").strip() or root.name, model=model.strip(),
-                          language=language or None, task=task)
+                          language=language or None, task=task, purpose=purpose)
     for folder in ("audio", "captions"):
         ensure_writable_dir(workspace.path(folder))
     if not workspace.keywords_path.exists():

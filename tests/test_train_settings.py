@@ -44,7 +44,7 @@ def everything_changed(dataset: Path, output: Path, model: str = "base") -> Trai
         other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3, warmup=1.0, seed=1,
         language="en", task="translate", resume=True, max_steps=6, device="cpu", precision="fp32",
         gradient_checkpointing=True, logging_steps=1, audio_column="audio", text_column="text", train_split="train",
-        eval_split="validation", eval_rows=32, group_by_length=True)
+        eval_split="validation", eval_rows=32, group_by_length=True, purpose="accent", language_token="de")
     defaults = train_config.defaults()
     # deepspeed stays unset: checking it needs DeepSpeed installed (test_bad_settings_are_one_line covers the flag)
     same = [f.name for f in fields(TrainConfig) if f.name not in ("dataset", "output", "deepspeed")
@@ -105,6 +105,10 @@ def test_config_file_then_flags_override(tmp_path: Path) -> None:
     (["--config", "nope.json"], "settings file not found: nope.json"),
     (["--deepspeed", "zero2"], "--deepspeed needs DeepSpeed, an optional dependency: pip install deepspeed"),
     (["--deepspeed", "ds.json"], "DeepSpeed config not found: ds.json (give 'zero2' or a JSON file)"),
+    (["--language", "ga"], "Whisper does not list the language 'ga': train it under a related listed language's "
+                           "token, e.g. --language ga --language-token cy"),
+    (["--language", "ga", "--language-token", "xx"], "--language-token 'xx' is not a language Whisper lists"),
+    (["--purpose", "poetry"], "invalid choice: 'poetry'"),
 ])
 def test_bad_settings_are_one_line(tmp_path: Path, argv: list[str], message: str) -> None:
     base = [] if "--config" in argv else ["--dataset", "d", "-o", "o"]

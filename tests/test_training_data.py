@@ -14,6 +14,7 @@ import pytest
 from core.audio import ffmpeg_binary
 from core.captions import read
 from core.errors import InputError
+from core.examples import TableRows
 from core.training_data import Columns, kind_of, open_training_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def test_common_voice_style_columns_and_splits_are_found_and_audio_comes_at_16_k
     assert (len(data.train), len(data.validation)) == (8, 2)
     assert data.train.column_names == ["audio", "text"]
     assert "'train'" in data.described and "'test'" in data.described and "'sentence'" in data.described
-    samples, text = data.rows("validation")[0]
+    samples, text = TableRows(data.validation)[0]
     assert text == common_voice_rows["sentence"][8]
     assert samples.dtype == np.float32
     expected = common_voice_rows["seconds"][8] * 16000  # 48 kHz in the file, 16 kHz out (MP3 adds a frame or so)
@@ -83,7 +84,7 @@ def test_parquet_shards_are_one_dataset_with_their_splits(parquet_shards):
     assert kind_of(parquet_shards) == "parquet"
     data = open_training_data(parquet_shards)
     assert (len(data.train), len(data.validation)) == (8, 2)  # both train shards; dev for evaluation
-    assert data.rows("train")[5][1] == read(SAMPLES / "train.vtt").cues[5].text
+    assert TableRows(data.train)[5][1] == read(SAMPLES / "train.vtt").cues[5].text
 
 
 @pytest.mark.parametrize(("columns", "message"), [

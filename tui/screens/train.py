@@ -228,8 +228,9 @@ class TrainScreen(WorkbenchScreen):
         try:
             keywords_file = self.workspace.keywords_path
             keywords = tuple(load_keywords(keywords_file)) if keywords_file.is_file() else ()
-            base = TrainConfig(dataset=dataset, output=run_dir, keywords=keywords, language=self.workspace.language,
-                               task=self.workspace.task, resume=resume)
+            base = train_config.for_purpose(dataset=dataset, output=run_dir, keywords=keywords,
+                                            language=self.workspace.language, task=self.workspace.task,
+                                            purpose=self.workspace.purpose, resume=resume)
             return parse_form(self._form(), base)
         except (ValueError, WhisperTuiError) as err:
             self.say(str(err), "error")
