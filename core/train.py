@@ -264,15 +264,26 @@ def _make_trainer_class():
                     raise KeyboardInterrupt  # a stop in the baseline: nothing to save, no step to wait for
                 chunk = examples[first:first + size]
                 references += [example.text for example in chunk]
+                keys = self._baseline_keys(chunk)
+                kept = [self.cache.text(key) for key in keys] if keys else []
+                # the baseline's loss on this chunk: keyed by its inputs and its labels
+                loss_key = audio_key(np.zeros(0), " ".join(keys) + repr([e.labels for e in chunk])) if keys else None
+                kept_loss = self.cache.text(loss_key) if loss_key and losses is not None else None
+                texts_kept = bool(kept) and all(isinstance(text, str) for text in kept)
+                if texts_kept and (losses is None or isinstance(kept_loss, list)):
+                    if losses is not None:
+                        losses.append(float(kept_loss[0]))
+                    hypotheses += kept
+                    continue
                 batch = self._prepare_inputs(self.data_collator(chunk))
                 batch.pop("keyword_mask", None)
                 if losses is not None:
                     losses.append(float(self.model(**batch).loss))
                     if not math.isfinite(losses[-1]):
                         raise _Diverged(self.state.global_step, f"validation loss {losses[-1]}")
-                keys = self._baseline_keys(chunk)
-                kept = [self.cache.text(key) for key in keys] if keys else []
-                if kept and all(isinstance(text, str) for text in kept):
+                    if loss_key:
+                        self.cache.put_text(loss_key, [losses[-1]])
+                if texts_kept:
                     hypotheses += kept
                     continue
                 inputs = {k: v for k, v in batch.items() if k not in ("labels", "teacher_ids", "teacher_logp")}
@@ -285,7 +296,8 @@ def _make_trainer_class():
 
         def _baseline_keys(self, chunk: list[Example]) -> list[str]:
             """At step 0 (never on resume) the model is the base model (LoRA's B matrices start at zero), so its
-            transcripts of the same inputs are kept in the disk cache: the next run's baseline row is read back."""
+            transcripts of the same inputs, and its loss on them, are kept in the disk cache: the next run's baseline
+            row is read back without running the model."""
             if self.cache is None or self.state.global_step != 0:
                 return []
             settings = "step0 " + repr(sorted(self.generate_kwargs.items()))
