@@ -7,6 +7,7 @@ measured on their own.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -183,6 +184,38 @@ def times(numerator: float, denominator: float, bound: str = "") -> str:
 def cli_command(*args: object) -> list[str]:
     """`whisper-tui ARGS` as this interpreter runs it (the console script calls the same core.cli.main)."""
     return [sys.executable, "-m", "core.cli", *(str(a) for a in args)]
+
+
+def run_cli(log: Path, *args: object) -> None:
+    """`whisper-tui ARGS` with its output in `log`; stops the bench with a pointer to the log if it fails."""
+    print(f"  $ whisper-tui {' '.join(str(a) for a in args)}", flush=True)
+    with open(log, "w") as handle:
+        result = subprocess.run(cli_command(*args), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"failed ({result.returncode}): see {log}")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_json(path: Path) -> dict:
+    """A kept result ({} when there is none yet)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------- child-process stats

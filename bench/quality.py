@@ -26,16 +26,27 @@ given), so the table is regenerated from real runs and a new recipe costs only i
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import RESULTS, ROOT, SAMPLE_DATA, WORK, cli_command, load_average, machine_summary, versions, write_section
+from common import (
+    RESULTS,
+    ROOT,
+    SAMPLE_DATA,
+    WORK,
+    git_commit,
+    load_average,
+    load_json,
+    machine_summary,
+    run_cli,
+    save_json,
+    versions,
+    write_section,
+)
 
 QUALITY = WORK / "quality"
 KEYWORDS = SAMPLE_DATA / "keywords.txt"
@@ -144,38 +155,16 @@ def _scores(scores) -> dict:
 # ---------------------------------------------------------------------------- runs
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _load(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _save(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def base_scores(parts: list[str]) -> dict:
     """The base model on every set (computed once; decoding is deterministic)."""
     path = QUALITY / "base.json"
-    data = _load(path)
+    data = load_json(path)
     for part in parts:
         if part not in data:
             print(f"base {MODEL}: scoring the {part} sets", flush=True)
             data[part] = score_model(MODEL, part)
         _score_longform(data, MODEL, part)
-        _save(path, data)
+        save_json(path, data)
     return data
 
 
@@ -183,27 +172,27 @@ def run(recipe: Recipe, seed: int, parts: list[str]) -> dict:
     """Prepare + train once per (recipe, seed), then score the parts not yet scored."""
     folder = QUALITY / "runs" / recipe.name / f"seed{seed}"
     path = folder / "scores.json"
-    data = _load(path)
+    data = load_json(path)
     if "train_s" not in data:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         started = time.monotonic()
-        _cli(folder / "prepare.log", "prepare", "--audio", TRAIN_AUDIO, "--captions", TRAIN_CAPTIONS,
+        run_cli(folder / "prepare.log", "prepare", "--audio", TRAIN_AUDIO, "--captions", TRAIN_CAPTIONS,
              "-o", folder / "dataset", *recipe.prepare)
         prepared = time.monotonic()
-        _cli(folder / "train.log", "train", "--dataset", folder / "dataset", "--keywords", KEYWORDS,
+        run_cli(folder / "train.log", "train", "--dataset", folder / "dataset", "--keywords", KEYWORDS,
              "-o", folder / "run", "--seed", seed, "-m", MODEL, *recipe.train)
-        report = _load(folder / "run" / "report.json")
-        data = {"recipe": recipe.name, "seed": seed, "commit": _git_commit(), "load": load_average(),
+        report = load_json(folder / "run" / "report.json")
+        data = {"recipe": recipe.name, "seed": seed, "commit": git_commit(), "load": load_average(),
                 "prepare_s": prepared - started, "train_s": time.monotonic() - prepared,
                 "best": report.get("best", {}), "steps": report.get("steps")}
-        _save(path, data)
+        save_json(path, data)
     for part in parts:
         if part not in data:
             print(f"{recipe.name} seed {seed}: scoring the {part} sets", flush=True)
             data[part] = score_model(str(folder / "run" / "merged"), part)
         if _score_longform(data, str(folder / "run" / "merged"), part):
-            _save(path, data)
+            save_json(path, data)
     return data
 
 
@@ -240,19 +229,11 @@ def pipeline_longform(model: str) -> dict:
 def rescore_earlier() -> None:
     """Earlier code's kept runs get the tuning long-form score they were made without (their models are kept)."""
     for path in sorted((QUALITY / "runs").glob("*/seed*/scores.json")):
-        data = _load(path)
+        data = load_json(path)
         merged = path.parent / "run" / "merged"
         if path.parent.parent.name not in RECIPES and "tuning" in data and merged.is_dir() and \
                 _score_longform(data, str(merged), "tuning"):
-            _save(path, data)
-
-
-def _cli(log: Path, *args: object) -> None:
-    print(f"  $ whisper-tui {' '.join(str(a) for a in args)}", flush=True)
-    with open(log, "w") as handle:
-        result = subprocess.run(cli_command(*args), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): see {log}")
+            save_json(path, data)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -277,7 +258,7 @@ class Summary:
 
 
 def _kept_runs(recipe: str) -> list[dict]:
-    runs = [_load(p) for p in sorted((QUALITY / "runs" / recipe).glob("seed*/scores.json"))]
+    runs = [load_json(p) for p in sorted((QUALITY / "runs" / recipe).glob("seed*/scores.json"))]
     return [r for r in runs if "train_s" in r]
 
 
@@ -359,7 +340,7 @@ def test_table(base: dict, recipe: str = "defaults") -> tuple[list[str], list[st
 
 
 def write_results(parts: list[str]) -> None:
-    base = _load(QUALITY / "base.json")
+    base = load_json(QUALITY / "base.json")
     body = [
         f"Generated by `python bench/quality.py` (`make bench-quality`) on {time.strftime('%Y-%m-%d')}: "
         f"{machine_summary()}; {versions(['torch', 'transformers', 'peft'])}; load average now {load_average()}. "

@@ -759,7 +759,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         on_event(Log(f"stopped at step {state.global_step}; continue with --resume"))
         return result
     if _is_main_process():
-        result.adapter, result.merged = _save_outputs(trainer.model, processor, resolved, config, run_dir)
+        result.adapter, result.merged = _save_outputs(trainer.model, processor, resolved, config, run_dir, result)
         _write_report(result, config, resolved)
     on_event(Done("train", result))
     return result
@@ -776,8 +776,9 @@ def _metrics_row(history: dict) -> dict:
     return {k.removeprefix("eval_"): v for k, v in history.items() if k.startswith("eval_") or k == "step"}
 
 
-def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig, run_dir: Path):
-    """adapter/ (PeftModel loads it) and merged/ (plain transformers dir + processor), each atomic."""
+def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig, run_dir: Path,
+                  result: TrainResult):
+    """adapter/ (PeftModel loads it) and merged/ (plain transformers dir + processor + model card), each atomic."""
     adapter_dir = merged_dir = None
     if not config.full_finetune:
         adapter_dir = run_dir / "adapter"
@@ -792,7 +793,33 @@ def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig
         processor.tokenizer.set_prefix_tokens(language=None, task=None) if resolved.multilingual else None
         processor.save_pretrained(tmp)
         processor.feature_extractor.save_pretrained(tmp)  # preprocessor_config.json for CTranslate2 export
+        atomic_write_text(tmp / "README.md", model_card(config, resolved, result))
     return adapter_dir, merged_dir
+
+
+def model_card(config: TrainConfig, resolved: ResolvedModel, result: TrainResult) -> str:
+    """merged/README.md: what the model is for, which language token it decodes under, how it was trained."""
+    language, token = config.language or "en", config.decoding_language or "en"
+    lines = ["---", f"base_model: {resolved.spec}", f"language: [{language}]",
+             "pipeline_tag: automatic-speech-recognition", "library_name: transformers",
+             "tags: [whisper, whisper-tui, " + ("full-fine-tune" if config.full_finetune else "lora") + "]", "---", "",
+             f"# {config.output.name}: {resolved.spec} fine-tuned with whisper-tui", "",
+             f"- purpose: {config.purpose or 'words'}; task: {config.task}"]
+    if resolved.multilingual:
+        how = (f"decoded under Whisper's `<|{token}|>` token (Whisper does not list `{language}`)" if token != language
+               else f"Whisper's `<|{token}|>` token")
+        lines.append(f"- language: `{language}`, {how}. generation_config.json carries it, so `pipeline()` and "
+                     f"`generate()` use it unasked; faster-whisper ignores that file: pass `language=\"{token}\"`.")
+    recipe = "all weights" if config.full_finetune else (
+        f"LoRA r={config.lora_r}, alpha={config.lora_alpha} on {', '.join(config.target_modules)} "
+        f"({'encoder and decoder' if config.lora_layers == 'all' else 'decoder'}), merged")
+    lines += [f"- training: {recipe}; {config.epochs:g} epochs at lr {config.learning_rate:g}, seed {config.seed}, "
+              f"{result.steps} steps"]
+    for name, row in (("before", result.baseline), ("after (best checkpoint)", result.best)):
+        if row.get("wer") is not None:
+            recall = f", keyword recall {row['keyword_recall']:.1%}" if row.get("keyword_recall") is not None else ""
+            lines.append(f"- validation {name}: WER {row['wer']:.1%}{recall}")
+    return "\n".join(lines) + "\n"
 
 
 def _write_report(result: TrainResult, config: TrainConfig, resolved: ResolvedModel) -> None:

@@ -238,7 +238,10 @@ def from_text(name: str, text: str) -> Any:
         return tuple(t.strip() for t in text.split(",") if t.strip())
     if kind == "path":
         return Path(text)
+    choices = setting_of(name).choices
     if kind == "optional-text":
+        if text and choices and text not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
         return text or None
     if kind == "keywords":
         return tuple(load_keywords(Path(text)))
@@ -246,7 +249,6 @@ def from_text(name: str, text: str) -> Any:
         if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise ValueError(f"{text!r} is not yes or no")
         return text.lower() in ("true", "yes", "1")
-    choices = setting_of(name).choices
     if choices and text not in choices:
         raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
     return text

@@ -28,6 +28,7 @@ from core import audio as audio_io
 from core.captions import Captions, Cue, Word, format_timestamp
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Progress, ignore
+from core.languages import is_listed
 from core.models import ResolvedModel, resolve, trained_language
 
 ENGINES = ("auto", "ctranslate2", "transformers")
@@ -156,6 +157,12 @@ def _check_options(model: ResolvedModel, options: TranscribeOptions) -> None:
                          f"{options.language!r} or task {options.task!r}; use a multilingual model (base)")
     if options.beam_size < 1 or options.batch_size < 1:
         raise InputError("beam size and batch size must be at least 1")
+    if options.language is not None and not is_listed(options.language):
+        from core.train_config import flag
+
+        raise InputError(f"Whisper does not list the language {options.language!r}: a model fine-tuned for it (train "
+                         f"{flag('language')} {options.language} {flag('language_token')} cy) decodes under the token "
+                         "it was trained with; leave the language out")
 
 
 class FasterWhisperEngine:

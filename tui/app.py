@@ -78,7 +78,8 @@ class WhisperTuiApp(App[int]):
 
     def refresh_header(self) -> None:
         workspace = self.workspace
-        self.title = f"whisper-tui · {workspace.name} · {workspace.model}" if workspace else "whisper-tui"
+        self.title = (f"whisper-tui · {workspace.name} · {workspace.model} · {workspace.language or 'en'}"
+                      if workspace else "whisper-tui")
         self.sub_title = " · ".join(f"⏳ {status}" for status in self._jobs.values())
 
     def set_job_status(self, name: str, status: str | None) -> None:

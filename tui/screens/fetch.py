@@ -13,6 +13,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, ProgressBar
 
 from core.events import Log, Progress
+from core.languages import is_listed
+from core.train_config import purpose_of
 from core.workspace import Source, draft, import_and_draft
 from tui.jobs import JobEnded, JobEvent, progress_text
 from tui.screens.base import WorkbenchScreen
@@ -45,6 +47,10 @@ class FetchScreen(WorkbenchScreen):
                 yield Label("Model", classes="field-label")
                 yield Input(value=self.workspace.model, id="model", suggester=SuggestFromList(["tiny.en", "base"]),
                             placeholder="model for drafts (tiny.en, base, a folder, a Hub id)")
+            with Horizontal(classes="field"):
+                yield Label("Language", classes="field-label")
+                yield Input(value=self.workspace.language or "", id="language", max_length=3,
+                            placeholder="what the recordings speak: en, cy, de… (blank: English); Enter keeps it")
             with Horizontal(id="job"):
                 yield ProgressBar(total=100, id="progress", show_eta=False)
                 yield TextLine("no job running", id="job-label")
@@ -157,6 +163,21 @@ class FetchScreen(WorkbenchScreen):
     @on(Input.Submitted, "#model")
     def _model_chosen(self) -> None:
         self.say(f"drafts will use {self._model()}")
+        self.query_one("#sources", DataTable).focus()
+
+    @on(Input.Submitted, "#language")
+    def _language_chosen(self, event: Input.Submitted) -> None:
+        """The workspace's language: drafts, training (its purpose and prefix tokens) and evaluation follow it."""
+        code = event.value.strip().lower() or None
+        if code is not None and not is_listed(code):
+            self.say(f"Whisper does not list {code!r}: use a listed language here, and train with "
+                     "whisper-tui train --language-token (see the README)", "error")
+            return
+        self.workspace.language = code
+        self.workspace.save()
+        self.wapp.refresh_header()
+        purpose = purpose_of(code, self.workspace.purpose)
+        self.say(f"language {code or 'en'}: drafts, training ({purpose} purpose) and evaluation use it")
         self.query_one("#sources", DataTable).focus()
 
     @on(DataTable.RowSelected, "#sources")

@@ -32,8 +32,8 @@ from tui.widgets.lines import TextLine
 
 # (TrainConfig field = input id, label, width of the input); values are read and shown through core.train_config
 FIELDS: tuple[tuple[str, str, int], ...] = (
-    ("model", "Model", 18), ("epochs", "Epochs", 6), ("learning_rate", "LR", 9), ("batch_size", "Batch", 5),
-    ("lora_r", "Rank", 5), ("lora_alpha", "Alpha", 5), ("target_modules", "Targets", 22),
+    ("model", "Model", 18), ("purpose", "Purpose", 10), ("epochs", "Epochs", 6), ("learning_rate", "LR", 9),
+    ("batch_size", "Batch", 5), ("lora_r", "Rank", 5), ("lora_alpha", "Alpha", 5), ("target_modules", "Targets", 22),
 )
 # narrow enough for 100 columns beside the plots (DataTable pads each cell by one on both sides)
 COLUMNS = (("step", 5), ("epoch", 5), ("loss", 6), ("lr", 8), ("e.loss", 6), ("WER", 6), ("drift", 6),
@@ -106,10 +106,11 @@ class TrainScreen(WorkbenchScreen):
         self._rows = 0
 
     def compose_body(self) -> ComposeResult:
-        defaults = train_config.defaults(model=self.workspace.model)
+        defaults = train_config.defaults(model=self.workspace.model, language=self.workspace.language,
+                                         purpose=self.workspace.purpose)
         with Vertical(id="train"):
             with Vertical(id="train-form"):
-                for row in (FIELDS[:4], FIELDS[4:]):
+                for row in (FIELDS[:5], FIELDS[5:]):
                     with Horizontal(classes="form-row"):
                         for name, label, width in row:
                             yield Label(label)
@@ -228,10 +229,16 @@ class TrainScreen(WorkbenchScreen):
         try:
             keywords_file = self.workspace.keywords_path
             keywords = tuple(load_keywords(keywords_file)) if keywords_file.is_file() else ()
+            form = self._form()
+            # the purpose chosen here sets its defaults under the form's other fields (and is the workspace's now)
+            purpose = train_config.from_text("purpose", form["purpose"])
+            if purpose != self.workspace.purpose:
+                self.workspace.purpose = purpose
+                self.workspace.save()
             base = train_config.for_purpose(dataset=dataset, output=run_dir, keywords=keywords,
                                             language=self.workspace.language, task=self.workspace.task,
-                                            purpose=self.workspace.purpose, resume=resume)
-            return parse_form(self._form(), base)
+                                            purpose=purpose, resume=resume)
+            return parse_form(form, base)
         except (ValueError, WhisperTuiError) as err:
             self.say(str(err), "error")
             return None
