@@ -77,7 +77,7 @@ async def test_number_keys_switch_screens_and_the_header_names_the_workspace(wor
     app = WhisperTuiApp(workspace)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
-        assert app.title == "whisper-tui · sample · tiny.en"
+        assert app.title == "whisper-tui · sample · tiny.en · en"
         for number in (3, 4, 5):
             await pilot.press(str(number))
             assert isinstance(app.screen, SCREENS[number].load())
@@ -87,6 +87,31 @@ async def test_number_keys_switch_screens_and_the_header_names_the_workspace(wor
         await pilot.press("1")
         assert isinstance(app.screen, FetchScreen)
         assert {n: s.load().NUMBER for n, s in SCREENS.items()} == {n: n for n in SCREENS}
+
+
+async def test_the_language_is_set_on_screen_1_shown_in_the_header_and_kept(workspace: Workspace) -> None:
+    """Screen 1's Language field: a listed language is the workspace's (project.toml, the header, the Train screen's
+    purpose); one Whisper does not list is refused with a pointer to --language-token."""
+    from tui.screens.train import TrainScreen
+
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
+        field = app.screen.query_one("#language", Input)
+        field.value = "ga"
+        await pilot.click("#language")
+        await pilot.press("enter")
+        status = app.screen.query_one("#status").text.plain
+        assert "does not list 'ga'" in status and "--language-token" in status
+        assert open_workspace(workspace.root).language is None
+        field.value = "cy"
+        await pilot.click("#language")
+        await pilot.press("enter")
+        assert app.title.endswith("· cy") and "language purpose" in app.screen.query_one("#status").text.plain
+        assert open_workspace(workspace.root).language == "cy"
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        assert app.screen.query_one("#purpose", Input).value == "language"
 
 
 async def test_help_lists_every_binding(workspace: Workspace) -> None:
