@@ -33,6 +33,8 @@ from core.models import ResolvedModel, resolve, trained_language
 
 ENGINES = ("auto", "ctranslate2", "transformers")
 SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
+AUTO_BATCH = 8
+AUTO_BATCH_FROM_S = 120.0
 MAX_CUE_MS = 7000  # the longest cue a batched draft keeps (longer segments are cut at word boundaries)
 # When is a cue the prompt coming back rather than speech? Shares count letters and digits only (commas,
 # periods and hyphens are the prompt's separators). Measured on tiny.en's drafts of sample_data/:
@@ -62,7 +64,10 @@ class TranscribeOptions:
     device: str = "auto"
     block_s: float = 300.0
     threads: int = 0  # 0: all cores
-    batch_size: int = 1  # > 1: faster-whisper's batched pipeline over speech found by VAD (ctranslate2 engine)
+    # 0 (auto): faster-whisper's batched pipeline over speech found by VAD, AUTO_BATCH windows at a time, for a block
+    # of at least AUTO_BATCH_FROM_S (long recordings; bench/RESULTS.md "Transcription"), sequential below it;
+    # 1: always sequential; N > 1: always batched, N at a time (ctranslate2 engine)
+    batch_size: int = 0
 
 
 @dataclass
@@ -155,8 +160,8 @@ def _check_options(model: ResolvedModel, options: TranscribeOptions) -> None:
     if not model.multilingual and (options.language not in (None, "en") or options.task == "translate"):
         raise InputError(f"model {model.spec} is English-only: it cannot take language "
                          f"{options.language!r} or task {options.task!r}; use a multilingual model (base)")
-    if options.beam_size < 1 or options.batch_size < 1:
-        raise InputError("beam size and batch size must be at least 1")
+    if options.beam_size < 1 or options.batch_size < 0:
+        raise InputError("beam size must be at least 1 and batch size at least 0 (0: automatic)")
     if options.language is not None and not is_listed(options.language):
         from core.train_config import flag
 
@@ -186,10 +191,11 @@ class FasterWhisperEngine:
         opts = self.options
         hotwords = keyword_prompt(opts.keywords) if prompt else ""
         common = dict(language=opts.language, task=opts.task, beam_size=opts.beam_size, hotwords=hotwords or None)
-        if opts.batch_size > 1:
+        batch_size = opts.batch_size or (AUTO_BATCH if len(samples) >= AUTO_BATCH_FROM_S * audio_io.SAMPLE_RATE else 1)
+        if batch_size > 1:
             # speech windows found by VAD, decoded `batch_size` at a time; each comes back as one segment of up to
             # 30 s, cut into readable cues at word boundaries (the words are needed for that, shown or not)
-            segments, info = self._batched().transcribe(samples, batch_size=opts.batch_size, word_timestamps=True,
+            segments, info = self._batched().transcribe(samples, batch_size=batch_size, word_timestamps=True,
                                                         **common)
         else:
             segments, info = self.model.transcribe(samples, word_timestamps=opts.word_timestamps,
@@ -202,7 +208,7 @@ class FasterWhisperEngine:
                 for w in (segment.words or ()))
             cue = Cue(offset_ms + round(segment.start * 1000), offset_ms + round(segment.end * 1000),
                       segment.text.strip(), words=words)
-            for part in readable_cues(cue) if opts.batch_size > 1 else [cue]:
+            for part in readable_cues(cue) if batch_size > 1 else [cue]:
                 part = part if opts.word_timestamps else Cue(part.start, part.end, part.text)
                 result.cues.append(part)
                 on_cue(part)

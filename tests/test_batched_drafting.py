@@ -62,7 +62,7 @@ def test_batched_draft_from_the_command_line(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         return read(out / "validation.vtt").cues
 
-    batched, sequential = draft("batched", "--batch-size", "4"), draft("sequential")
+    batched, sequential = draft("batched", "--batch-size", "4"), draft("sequential", "--batch-size", "1")
     reference = " ".join(c.text for c in read(SAMPLES / "validation.vtt").cues)
     assert batched and all(c.duration <= MAX_CUE_MS for c in batched)
     assert all(a.start <= b.start for a, b in zip(batched, batched[1:], strict=False))
@@ -77,3 +77,25 @@ def test_batched_draft_from_the_command_line(tmp_path):
 
     assert wer(batched) <= wer(sequential) + 0.05, (wer(batched), wer(sequential))
     assert jiwer.wer(reference.lower(), " ".join(c.text for c in batched).lower()) < 0.6
+
+
+@pytest.mark.slow
+def test_the_default_batches_long_recordings_only(tiny, tmp_path):
+    """batch size 0 (the default): a recording of 2 minutes or more goes through the batched pipeline (cues ≤ 7 s),
+    a shorter one window after window."""
+    from core.audio import duration_seconds
+    from core.transcribe import AUTO_BATCH_FROM_S, TranscribeOptions, load_engine, transcribe
+    from tests.test_dataset import ffmpeg_binary
+
+    long = tmp_path / "long.wav"
+    subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(SAMPLES / "train.mp3"), "-i",
+                    str(SAMPLES / "validation.mp3"), "-filter_complex", "concat=n=2:v=0:a=1", "-ar", "16000",
+                    str(long)], check=True)
+    assert duration_seconds(long) >= AUTO_BATCH_FROM_S > duration_seconds(SAMPLES / "validation.mp3")
+    for audio, batched in ((SAMPLES / "validation.mp3", False), (long, True)):
+        engine = load_engine(tiny, TranscribeOptions(engine="ctranslate2"))
+        cues = transcribe(audio, engine).cues
+        assert (getattr(engine, "_pipeline", None) is not None) is batched
+        assert cues and all(a.start <= b.start for a, b in zip(cues, cues[1:], strict=False))
+        if batched:
+            assert all(c.duration <= MAX_CUE_MS for c in cues)
