@@ -82,10 +82,10 @@ class Contender:
 
 CONTENDERS = (
     Contender(FW_DIRECT, "faster-whisper", note="int8, beam 5, no word timings"),
-    Contender("ours, default", "cli", note="auto → ctranslate2 int8, beam 5, word timings"),
+    Contender("ours, default", "cli", note="auto → ctranslate2 int8, beam 5, word timings; batched from 10 min"),
+    Contender("ours", "cli", ("--batch-size", "8"), note="faster-whisper's batched pipeline over VAD windows, 8 at a "
+                                                        "time, int8, beam 5, word timings, cues ≤ 7 s"),
     Contender("ours", "cli", ("--no-words",), note="ctranslate2 int8, beam 5"),
-    Contender("ours", "cli", ("--batch-size", "8"), note="faster-whisper batched pipeline (VAD windows, 8 at a time), "
-                                                        "int8, beam 5, word timings, cues ≤ 7 s"),
     Contender(PIPELINE, "pipeline", note="fp32, chunk_length_s=30, greedy"),
     Contender("ours", "cli", ("--engine", "transformers", "--beam-size", "1"), note="fp32, greedy, word timings"),
     Contender("ours", "cli", ("--engine", "transformers"), note="fp32, beam 5, word timings"),
@@ -346,8 +346,9 @@ def main() -> int:
         outcomes.append(measure(contender, audio, args.timeout))
         o = outcomes[-1]
         state = " (timed out)" if o.stats.timed_out else f" (exit {o.stats.returncode})" if o.stats.returncode else ""
-        print(f"  wall {o.stats.wall_s:.1f} s{state}, "
-              f"RSS {o.stats.peak_rss_mb:.0f} MB, {o.marks}", file=sys.stderr, flush=True)
+        shown = {k: v for k, v in o.marks.items() if k != "text"}
+        print(f"  wall {o.stats.wall_s:.1f} s{state}, RSS {o.stats.peak_rss_mb:.0f} MB, {shown}", file=sys.stderr,
+              flush=True)
     total_s = time.perf_counter() - started
     result = table(outcomes, audio_s, reference_text(audio_s))
     print(result)

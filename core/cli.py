@@ -158,9 +158,9 @@ def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-words", action="store_true", help="skip word timings")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--batch-size", type=int, default=0, metavar="N",
-                   help="0 (default): recordings of 2 minutes or more are decoded in speech windows found by VAD, 8 at "
-                        "a time (faster-whisper's batched pipeline, ctranslate2 engine; cues cut at word boundaries to "
-                        "≤ 7 s), shorter ones window after window; 1: always window after window; N > 1: always "
+                   help="0 (default): recordings of 10 minutes or more are decoded in speech windows found by VAD, 8 "
+                        "at a time (faster-whisper's batched pipeline, ctranslate2 engine; cues cut at word boundaries "
+                        "to ≤ 7 s), shorter ones window after window; 1: always window after window; N > 1: always "
                         "batched, N at a time")
 
 

@@ -34,7 +34,7 @@ from core.models import ResolvedModel, resolve, trained_language
 ENGINES = ("auto", "ctranslate2", "transformers")
 SEAM_MARGIN_S = 1.0  # a cue ending this close to a block's end may be cut: redo it in the next block
 AUTO_BATCH = 8
-AUTO_BATCH_FROM_S = 120.0
+AUTO_BATCH_FROM_S = 600.0  # batched loses ~4 WER points on the 5-minute bench (no context carried): long files only
 MAX_CUE_MS = 7000  # the longest cue a batched draft keeps (longer segments are cut at word boundaries)
 # When is a cue the prompt coming back rather than speech? Shares count letters and digits only (commas,
 # periods and hyphens are the prompt's separators). Measured on tiny.en's drafts of sample_data/:
@@ -449,6 +449,7 @@ def readable_cues(cue: Cue, max_ms: int = MAX_CUE_MS) -> list[Cue]:
         return [cue]
     out: list[Cue] = []
     words = list(cue.words)
+    spans = _word_spans(cue.text, [w.text for w in words])
     while words:
         fits = [i for i, w in enumerate(words) if w.end - words[0].start <= max_ms] or [0]
         last = fits[-1]
@@ -457,9 +458,24 @@ def readable_cues(cue: Cue, max_ms: int = MAX_CUE_MS) -> list[Cue]:
             last = next((i for ends in (".?!", ",;:") for i in reversed(half) if words[i].text.endswith(tuple(ends))),
                         last)
         part, words = words[:last + 1], words[last + 1:]
-        out.append(Cue(part[0].start, max(part[-1].end, part[0].start + 1), " ".join(w.text for w in part),
-                       words=tuple(part)))
+        # the cue's own text between the part's first and last word keeps its spacing ("8x7B", "Phi-2": word
+        # timings split them into pieces that a join with spaces would turn into extra words)
+        text = cue.text[spans[0][0]:spans[last][1]] if spans else " ".join(w.text for w in part)
+        spans = spans[last + 1:]
+        out.append(Cue(part[0].start, max(part[-1].end, part[0].start + 1), text.strip(), words=tuple(part)))
     return out
+
+
+def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """Where each word lies in `text`, in order ([] when they do not all appear there in order)."""
+    spans, position = [], 0
+    for word in words:
+        found = text.find(word, position)
+        if found < 0:
+            return []
+        spans.append((found, found + len(word)))
+        position = found + len(word)
+    return spans
 
 
 def _clip(cues: list[Cue], limit_ms: int, floor_ms: int) -> list[Cue]:

@@ -80,12 +80,16 @@ def test_batched_draft_from_the_command_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_default_batches_long_recordings_only(tiny, tmp_path):
-    """batch size 0 (the default): a recording of 2 minutes or more goes through the batched pipeline (cues ≤ 7 s),
-    a shorter one window after window."""
+def test_the_default_batches_long_recordings_only(tiny, tmp_path, monkeypatch):
+    """batch size 0 (the default): a recording of AUTO_BATCH_FROM_S or more goes through the batched pipeline (cues
+    ≤ 7 s), a shorter one window after window (the threshold brought down to 2 minutes, to keep the test short)."""
+    import core.transcribe
     from core.audio import duration_seconds
-    from core.transcribe import AUTO_BATCH_FROM_S, TranscribeOptions, load_engine, transcribe
+    from core.transcribe import TranscribeOptions, load_engine, transcribe
     from tests.test_dataset import ffmpeg_binary
+
+    monkeypatch.setattr(core.transcribe, "AUTO_BATCH_FROM_S", 120.0)
+    AUTO_BATCH_FROM_S = core.transcribe.AUTO_BATCH_FROM_S
 
     long = tmp_path / "long.wav"
     subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(SAMPLES / "train.mp3"), "-i",
@@ -99,3 +103,15 @@ def test_the_default_batches_long_recordings_only(tiny, tmp_path):
         assert cues and all(a.start <= b.start for a, b in zip(cues, cues[1:], strict=False))
         if batched:
             assert all(c.duration <= MAX_CUE_MS for c in cues)
+
+
+def test_a_cut_keeps_the_spacing_of_the_cue_text():
+    """Word timings split "8-5-7B" into "8", "-5", "-7B": the cut cues take their text from the cue, not a join of the
+    words, so no extra words appear."""
+    words = ((0, 800, "We"), (800, 1600, "compare"), (1600, 2400, "Mixtral"), (2400, 2700, "8"), (2700, 3000, "-5"),
+             (3000, 3600, "-7B,"), (3600, 4400, "llama"), (4400, 5000, "-70B."), (5000, 6500, "Then"),
+             (6500, 7500, "more"), (7500, 9000, "words."))
+    cue = Cue(0, 9000, "We compare Mixtral 8-5-7B, llama-70B. Then more words.",
+              words=tuple(Word(a, b, t) for a, b, t in words))
+    parts = readable_cues(cue)
+    assert [p.text for p in parts] == ["We compare Mixtral 8-5-7B, llama-70B.", "Then more words."]
