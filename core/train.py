@@ -745,7 +745,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     state = trainer.state
     interrupted = stop.is_set() and state.global_step < state.max_steps
     built = sum(part.built for part in train_parts)
-    on_event(Log(f"{built} of {len(train_examples)} training examples made{_rank_label()}; disk cache: "
+    on_event(Log(f"{built} training examples made{_rank_label()} ({len(train_examples)} per epoch); disk cache: "
                  f"{cache.hits} read, {cache.misses} computed ({cache.folder})"))
     result = TrainResult(run_dir=run_dir, merged=None, adapter=None, steps=state.global_step,
                          seconds=time.time() - started, interrupted=interrupted,

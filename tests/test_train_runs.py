@@ -164,9 +164,9 @@ def test_resume_without_a_checkpoint_is_one_clear_error(small_dataset, tmp_path)
 
 
 def _examples_made(stderr: str) -> dict[str, tuple[int, int]]:
-    """(made, in all) per process, from its "N of M training examples made[ by rank R]" line."""
-    return {rank or "0": (int(n), int(m)) for n, m, rank in
-            re.findall(r"(\d+) of (\d+) training examples made(?: by rank (\d+))?", stderr)}
+    """(made, per epoch) per process, from its "N training examples made[ by rank R] (M per epoch)" line."""
+    return {rank or "0": (int(n), int(m)) for n, rank, m in
+            re.findall(r"(\d+) training examples made(?: by rank (\d+))? \((\d+) per epoch\)", stderr)}
 
 
 def test_two_ranks_each_make_only_their_shard_and_take_the_steps_of_one_process(small_dataset, tmp_path):
