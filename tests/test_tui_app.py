@@ -107,7 +107,11 @@ async def test_the_language_is_set_on_screen_1_shown_in_the_header_and_kept(work
         field.value = "cy"
         await pilot.click("#language")
         await pilot.press("enter")
-        assert app.title.endswith("· cy") and "language purpose" in app.screen.query_one("#status").text.plain
+        assert app.title.endswith("· cy") and "English-only" in app.screen.query_one("#status").text.plain
+        app.screen.query_one("#model", Input).value = "base"
+        await pilot.click("#language")
+        await pilot.press("enter")
+        assert "language purpose" in app.screen.query_one("#status").text.plain
         assert open_workspace(workspace.root).language == "cy"
         await pilot.press("4")
         await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))

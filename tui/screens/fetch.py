@@ -177,7 +177,11 @@ class FetchScreen(WorkbenchScreen):
         self.workspace.save()
         self.wapp.refresh_header()
         purpose = purpose_of(code, self.workspace.purpose)
-        self.say(f"language {code or 'en'}: drafts, training ({purpose} purpose) and evaluation use it")
+        if code not in (None, "en") and self._model().endswith(".en"):
+            self.say(f"language {code}: {self._model()} is English-only; set Model to a multilingual one (base) for "
+                     "drafts and training", "warning")
+        else:
+            self.say(f"language {code or 'en'}: drafts, training ({purpose} purpose) and evaluation use it")
         self.query_one("#sources", DataTable).focus()
 
     @on(DataTable.RowSelected, "#sources")
