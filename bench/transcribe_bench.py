@@ -355,7 +355,7 @@ def main() -> int:
     if not args.no_write:
         command = "python bench/transcribe_bench.py" + "".join(
             f" --{k} {v:g}" for k, v in (("seconds", args.seconds), ("timeout", args.timeout))
-            if v != parser.get_default(k))
+            if v != parser.get_default(k)) + (" --only " + " ".join(f"'{k}'" for k in args.only) if args.only else "")
         body = (
             f"Machine: {machine_summary()}; {versions(PACKAGES)}.\n"
             f"Load average (1/5/15 min): {load_start} at start, {load_average()} at end "
