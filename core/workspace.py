@@ -1,6 +1,6 @@
 """The project folder a user works in, its manifest, and the headless logic the editor screens run on.
 
-A workspace (see DESIGN.md) is a folder with `project.toml` (name, model spec, language, task, paths),
+A workspace (ARCHITECTURE.md, "fix") is a folder with `project.toml` (name, model spec, language, task, paths),
 `keywords.txt`, `audio/`, `captions/<stem>.vtt`, `dataset/`, `runs/<name>/`. The manifest is small
 TOML written atomically by `write_toml` (tomllib reads it; nothing here needs a TOML writer package);
 keys this module does not know are kept, so later features can add their own settings.
@@ -172,7 +172,7 @@ class Workspace:
 
     @property
     def clips_dir(self) -> Path:
-        """Where cue clips go when no audio player exists (not in DESIGN.md's layout yet)."""
+        """Where cue clips go when no audio player exists."""
         return self.path("clips")
 
     @property
