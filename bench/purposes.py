@@ -51,6 +51,7 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "defaults": (),
     "words": ("--purpose", "words"),
     "accent": ("--purpose", "accent"),
+    "decoder": ("--lora-layers", "decoder"),  # the purpose's other defaults, encoder frozen and cached: CPU-cheap
 }
 CONTROL = {"tuning": "tuning/plain", "test": "test/plain"}
 
