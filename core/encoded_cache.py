@@ -41,6 +41,11 @@ def audio_key(samples: np.ndarray, extra: str = "") -> str:
     return digest.hexdigest()[:32]
 
 
+def text_key(text: str) -> str:
+    """A key for something identified by text alone (e.g. the keys and labels of a batch)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class EncodedCache:
     """One model's cached encoder outputs (`<key>.npy`) and transcripts (`<key>.txt`)."""
 

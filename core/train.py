@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core import replay
-from core.encoded_cache import EncodedCache, audio_key
+from core.encoded_cache import EncodedCache, audio_key, text_key
 from core.errors import Cancelled, InputError, JobError
 from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
 from core.examples import (
@@ -267,7 +267,7 @@ def _make_trainer_class():
                 keys = self._baseline_keys(chunk)
                 kept = [self.cache.text(key) for key in keys] if keys else []
                 # the baseline's loss on this chunk: keyed by its inputs and its labels
-                loss_key = audio_key(np.zeros(0), " ".join(keys) + repr([e.labels for e in chunk])) if keys else None
+                loss_key = text_key(" ".join(keys) + repr([e.labels for e in chunk])) if keys else None
                 kept_loss = self.cache.text(loss_key) if loss_key and losses is not None else None
                 texts_kept = bool(kept) and all(isinstance(text, str) for text in kept)
                 if texts_kept and (losses is None or isinstance(kept_loss, list)):

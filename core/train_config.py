@@ -150,7 +150,9 @@ class TrainConfig:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
         if self.purpose is not None and self.purpose not in PURPOSES:
             raise InputError(f"purpose must be one of {', '.join(PURPOSES)}, not {self.purpose!r}")
-        self.decoding_language  # noqa: B018 (raises for a language Whisper does not list)
+        from core.languages import check_language
+
+        check_language(self.language, self.language_token)  # one line for a language Whisper does not list
 
     @property
     def decoding_language(self) -> str | None:
