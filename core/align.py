@@ -1,0 +1,554 @@
+"""Known text → timed cues: forced alignment of a script the user read aloud, with the Whisper model itself.
+
+Two passes. A fast greedy draft of the recording gives anchors: its words are matched to the script's words in
+order (difflib blocks of two or more words, plus equal-length gaps between blocks paired one to one: a misheard
+keyword sits in such a gap), which shows where each script line was read, and where the reader left the script
+(a line with almost nothing matched was skipped; a run of draft words the script has no room for was said
+twice or added). Then, window by window (≤ 30 s, cut in the pauses between lines), the script's own tokens are
+forced through the decoder and each token's time is read off the alignment heads' cross-attention by dynamic
+time warping (CTranslate2's `align`, the mechanism behind Whisper's word timestamps). A line becomes one cue,
+its words keep their times and the aligner's token probabilities; a cue's edges are then pulled in to where
+the sound starts and stops, since the warping path assigns a pause to the word beside it.
+
+Deviations are reported (`Deviation`) and mark the affected words as unsure, so the editor flags their cues.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from core import audio as audio_io
+from core.captions import Captions, Cue, Word, format_timestamp
+from core.errors import Cancelled, InputError, JobError
+from core.events import EventHandler, Log, Progress, ignore
+from core.models import ResolvedModel, resolve
+
+WINDOW_S = 30.0  # one Whisper window
+FRAME_S = 0.02  # the encoder's time step: one alignment frame
+EDGE_S = 0.6  # audio kept before the first and after the last line of a window, when the pause allows
+SKIP_SHARE = 0.3  # a line with less than this share of its words found in the draft was not read
+CHANGED_SHARE = 0.6  # below this share of its (non-keyword) words read as written, a line is flagged as changed
+MIN_INSERTION_WORDS = 3  # fewer unmatched draft words are a mis-hearing, never a line said again
+MAX_JUMP = 4  # a draft jump this much longer than twice the line's skipped words starts another reading
+MIN_ADDED_WORDS = 8  # unmatched draft words that are no line: shorter runs are the neighbours' misheard words
+REPEAT_SIMILARITY = 0.6  # an inserted run this similar to a nearby line is that line said again
+UNSURE = 0.3  # the word probability given to words of a deviating cue (below the editor's flag line)
+SILENCE_DB = -40.0  # relative to the window's loudest 10 ms frame: quieter frames are pause
+MIN_PAUSE_MS = 80  # a quiet run this long is a pause (shorter ones are stops inside words)
+PAD_MS = 30  # a cue starts this long before its first sound and ends this long after its last
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """How to align. `keywords` are left out when judging whether a line was read as written (the draft
+    mishears exactly those)."""
+
+    language: str | None = None
+    keywords: tuple[str, ...] = ()
+    threads: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """Where the recording leaves the script. kind: skipped | repeated | added | changed | unsure."""
+
+    kind: str
+    line: int | None  # 0-based index into the script's lines (None for speech the script does not have)
+    start: int  # ms: where it is (for a skipped line, where it was expected)
+    end: int
+    text: str
+
+    def describe(self) -> str:
+        where = format_timestamp(self.start) + (f"–{format_timestamp(self.end)}" if self.end > self.start else "")
+        line = f"line {self.line + 1}" if self.line is not None else "speech not in the script"
+        what = {"skipped": "not read (expected near {where})", "repeated": "read again at {where}",
+                "added": "at {where}", "changed": "read differently at {where}",
+                "unsure": "aligned with low confidence at {where}"}[self.kind]
+        return f"{line} {what.format(where=where)}: {_quote(self.text)}"
+
+
+@dataclass(frozen=True)
+class Alignment:
+    captions: Captions
+    deviations: tuple[Deviation, ...] = ()
+    draft: Captions | None = None
+
+
+@dataclass
+class _Item:
+    """One stretch of speech to place: a script line, a line said again, or added speech (draft words only)."""
+
+    kind: str  # line | repeat | added
+    line: int | None
+    text: str
+    words: list[str]  # the words to force (the script's, for line and repeat)
+    first: int  # draft word span [first, last] (indices), the anchor in the recording
+    last: int
+    changed: bool = False
+    start_ms: int = 0  # the stretch of audio the item owns, set by _cut
+    end_ms: int = 0
+    timed: list[Word] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- script text
+
+
+def script_lines(path: Path) -> list[str]:
+    """A script's lines: a .txt file (one cue per non-blank line, `#` comments skipped) or captions (.vtt, .srt,
+    .json: their cue texts, in order; the times are replaced)."""
+    path = Path(path)
+    if path.suffix.lower() in (".vtt", ".srt", ".json"):
+        from core import captions as caps
+
+        lines = [" ".join(cue.text.split()) for cue in caps.read(path).cues]
+    else:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such script") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text") from None
+        except OSError as err:
+            raise InputError(f"{path}: cannot read ({err.strerror})") from None
+        lines = [" ".join(raw.split()) for raw in text.splitlines() if raw.strip() and not raw.lstrip().startswith("#")]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise InputError(f"{path}: the script has no text to align")
+    return lines
+
+
+def normalized(word: str) -> str:
+    """A word as compared with the draft: case, accents' forms and punctuation do not count."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", word).casefold() if ch.isalnum())
+
+
+# ---------------------------------------------------------------------------- matching the draft
+
+
+def pair_words(script: Sequence[str], draft: Sequence[str]) -> dict[int, tuple[int, bool]]:
+    """Script word index → (draft word index, exact) for words read where the draft heard them, in order."""
+    a, b = [normalized(w) for w in script], [normalized(w) for w in draft]
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    blocks = [m for m in matcher.get_matching_blocks() if m.size >= 2 or (m.size == 1 and len(a[m.a]) >= 4)]
+    pairs: dict[int, tuple[int, bool]] = {}
+    previous_a = previous_b = 0
+    for block in [*blocks, difflib.Match(len(a), len(b), 0)]:
+        gap_a, gap_b = block.a - previous_a, block.b - previous_b
+        if 0 < gap_a == gap_b <= 4:  # the same number of words between two blocks: read, but heard otherwise
+            pairs.update({previous_a + k: (previous_b + k, False) for k in range(gap_a)})
+        pairs.update({block.a + k: (block.b + k, True) for k in range(block.size)})
+        previous_a, previous_b = block.a + block.size, block.b + block.size
+    return pairs
+
+
+def _keyword_words(line: str, keywords: Sequence[str]) -> set[int]:
+    """Indices of the line's words that belong to a keyword occurrence."""
+    words = line.split()
+    found: set[int] = set()
+    for term in keywords:
+        parts = [normalized(p) for p in term.split()]
+        for start in range(len(words) - len(parts) + 1):
+            if all(normalized(words[start + k]) == parts[k] for k in range(len(parts))):
+                found.update(range(start, start + len(parts)))
+    return found
+
+
+def plan_items(lines: Sequence[str], draft_words: Sequence[Word], keywords: Sequence[str] = ()
+               ) -> tuple[list[_Item], list[int]]:
+    """The stretches of speech in the recording's order, and the lines that were skipped."""
+    script = [(index, word) for index, line in enumerate(lines) for word in line.split()]
+    pairs = pair_words([w for _, w in script], [w.text for w in draft_words])
+    per_line: dict[int, list[tuple[int, int, bool]]] = {}  # line → [(word in line, draft index, exact)]
+    offsets = np.cumsum([0] + [len(line.split()) for line in lines])
+    for position, (draft_index, exact) in pairs.items():
+        line = script[position][0]
+        per_line.setdefault(line, []).append((position - int(offsets[line]), draft_index, exact))
+    items: list[_Item] = []
+    skipped: list[int] = []
+    for index, line in enumerate(lines):
+        count = len(line.split())
+        readings = _readings(per_line.get(index, []))
+        found = max(readings, key=len) if readings else []
+        if len(found) < max(1, SKIP_SHARE * count):
+            skipped.append(index)
+            continue
+        keyword_words = _keyword_words(line, keywords)
+        plain = count - len(keyword_words)
+        exact = sum(1 for pair in found if pair[2] and pair[0] not in keyword_words)
+        changed = plain >= 3 and exact < CHANGED_SHARE * plain
+        # script words before the line's first anchor (after its last) are taken to be as many draft words there
+        head, tail = min(f[0] for f in found), count - 1 - max(f[0] for f in found)
+        first = max(0, min(f[1] for f in found) - head)
+        last = min(len(draft_words) - 1, max(f[1] for f in found) + tail)
+        split = _said_twice(line, readings, draft_words)
+        if split is not None:  # read twice: the first reading is the repeat, the second the line
+            items.append(_Item("repeat", index, line, line.split(), split[0], split[1] - 1))
+            first, last, changed = split[1], split[2], False
+        items.append(_Item("line", index, line, line.split(), first, last, changed=changed))
+    items.sort(key=lambda item: item.first)
+    for previous, item in zip(items, items[1:], strict=False):  # the stretches never overlap
+        item.first = min(max(item.first, previous.last + 1), item.last)
+    return _with_insertions(items, lines, draft_words, keywords), skipped
+
+
+def _readings(found: list[tuple[int, int, bool]]) -> list[list[tuple[int, int, bool]]]:
+    """The line's pairs grouped by reading: a jump in the draft much longer than the words skipped in the line
+    starts another reading (a line said twice gets its words matched partly in one reading, partly in the other).
+    Draft words are compared with care: the draft splits words differently ("8 -5 -7B" for "8x7B")."""
+    found = sorted(found, key=lambda f: f[1])
+    groups: list[list[tuple[int, int, bool]]] = []
+    for pair in found:
+        if groups:
+            word_gap, draft_gap = pair[0] - groups[-1][-1][0], pair[1] - groups[-1][-1][1]
+            if word_gap > 0 and draft_gap <= 2 * word_gap + MAX_JUMP:
+                groups[-1].append(pair)
+                continue
+        groups.append([pair])
+    return groups
+
+
+def _said_twice(line: str, readings: list[list[tuple[int, int, bool]]], draft: Sequence[Word]
+                ) -> tuple[int, int, int] | None:
+    """(first, split, last) draft indices when the line's pairs fall in two readings that each sound like the
+    whole line: [first, split) is one reading and [split, last] the other. The split is where both halves
+    are most like the line."""
+    big = [r for r in readings if len(r) >= 2]
+    if len(big) < 2:
+        return None
+    first, last = min(p[1] for p in big[0]), max(p[1] for p in big[-1])
+    if last - first > 4 * len(line.split()) + 8:
+        return None
+    texts = [normalized(w.text) for w in draft[first:last + 1]]
+    scored = [(_similarity(" ".join(texts[:k]), line) + _similarity(" ".join(texts[k:]), line), k)
+              for k in range(1, len(texts))]
+    score, k = max(scored)
+    if score < 2 * REPEAT_SIMILARITY:
+        return None
+    return first, first + k, last
+
+
+def _with_insertions(items: list[_Item], lines: Sequence[str], draft: Sequence[Word],
+                     keywords: Sequence[str]) -> list[_Item]:
+    """Add the runs of draft words no line accounts for: a line said again, or speech the script lacks."""
+    out: list[_Item] = []
+    edges: list[_Item | None] = [None, *items, None]
+    for item, following in zip(edges, edges[1:], strict=False):
+        if item is not None:
+            out.append(item)
+        after = item.last if item is not None else -1
+        before = following.first if following is not None else len(draft)
+        run = list(range(after + 1, before))
+        if len(run) < MIN_INSERTION_WORDS:
+            continue
+        text = " ".join(draft[i].text for i in run)
+        nearby = [i for i in range(len(lines))
+                  if any(abs(i - (x.line or 0)) <= 3 for x in (item, following) if x is not None)]
+        best, score = _most_similar(text, [lines[i] for i in nearby])
+        if best is not None and score >= REPEAT_SIMILARITY:
+            line = nearby[best]
+            out.append(_Item("repeat", line, lines[line], lines[line].split(), run[0], run[-1]))
+        elif len(run) >= MIN_ADDED_WORDS:
+            out.append(_Item("added", None, text, [draft[i].text for i in run], run[0], run[-1]))
+    return out
+
+
+def _similarity(a: str, b: str) -> float:
+    """0–1: how alike two texts are, letters and digits only (the draft spaces words its own way)."""
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio("".join(normalized(w) for w in a.split()), "".join(normalized(w) for w in b.split())) / 100
+
+
+def _most_similar(text: str, candidates: Sequence[str]) -> tuple[int | None, float]:
+    scores = [_similarity(text, c) for c in candidates]
+    if not scores:
+        return None, 0.0
+    best = int(np.argmax(scores))
+    return best, scores[best]
+
+
+def _cut(items: list[_Item], draft: Sequence[Word], pauses: Pauses) -> None:
+    """Give each item the audio it owns: neighbours are divided in the pause between them (the longest quiet run
+    between the one's last draft word and the other's first, or, in silence-free audio, the longest gap between
+    draft words there); a pause longer than two edges is left out but for an edge on each side."""
+    edge = round(EDGE_S * 1000)
+    for previous, item in zip([None, *items], items, strict=False):
+        if previous is None:
+            start = draft[item.first].start
+            run = pauses.longest(max(0, start - 2000), draft[item.first].end)
+            item.start_ms = max(run[0], run[1] - edge) if run else max(0, start - edge)
+            continue
+        low, high = draft[previous.last].start, draft[item.first].end
+        run = pauses.longest(low, high)
+        if run is None:
+            gaps = [(draft[k + 1].start - draft[k].end, k) for k in range(previous.last, item.first)]
+            _, k = max(gaps) if gaps else (0, previous.last)
+            run = (draft[k].end, max(draft[k].end, draft[min(k + 1, len(draft) - 1)].start))
+        if run[1] - run[0] > 2 * edge:
+            previous.end_ms, item.start_ms = run[0] + edge, run[1] - edge
+        else:
+            previous.end_ms = item.start_ms = (run[0] + run[1]) // 2
+    if items:
+        end = draft[items[-1].last].end
+        run = pauses.longest(draft[items[-1].last].start, end + 2000)
+        items[-1].end_ms = min(pauses.end_ms, min(run[1], run[0] + edge) if run else end + edge)
+
+
+def _windows(items: list[_Item]) -> list[list[_Item]]:
+    """Consecutive items to force-align together, each group within one 30 s window."""
+    groups: list[list[_Item]] = []
+    for item in items:
+        if item.kind == "added":
+            groups.append([item])
+            continue
+        group = groups[-1] if groups and groups[-1][0].kind != "added" else None
+        if group is not None and item.end_ms - group[0].start_ms <= WINDOW_S * 1000 - 500 \
+                and group[-1].end_ms == item.start_ms:
+            group.append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+# ---------------------------------------------------------------------------- forced alignment
+
+
+class Aligner:
+    """A loaded model that drafts and force-aligns (CTranslate2: the draft engine's own model, reused)."""
+
+    def __init__(self, model: ResolvedModel | str | None = None, options: AlignOptions = AlignOptions()) -> None:
+        from core.transcribe import FasterWhisperEngine, TranscribeOptions, load_engine
+
+        resolved = model if isinstance(model, ResolvedModel) else resolve(model)
+        if resolved.ct2_dir is None:
+            raise InputError(f"model {resolved.spec} has no CTranslate2 form, which alignment uses; export it first "
+                             "(whisper-tui export RUN_DIR --ct2)")
+        self.options = options
+        engine = load_engine(resolved, TranscribeOptions(engine="ctranslate2", language=options.language,
+                                                         beam_size=1, word_timestamps=True, batch_size=1,
+                                                         threads=options.threads, device=options.device))
+        assert isinstance(engine, FasterWhisperEngine)
+        self.engine = engine
+        self.language = engine.options.language or ("en" if not resolved.multilingual else None)
+
+    def draft(self, path: Path, on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Captions:
+        from core.transcribe import transcribe
+
+        return transcribe(path, self.engine, on_event, cancel)
+
+    def _tokenizer(self, language: str | None):
+        from faster_whisper.tokenizer import Tokenizer
+
+        whisper = self.engine.model
+        return Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe",
+                         language=language or "en")
+
+    def force(self, samples: np.ndarray, words: Sequence[Sequence[str]], offset_ms: int,
+              language: str | None = None) -> list[list[Word]]:
+        """Time each word of each group of words (lines, in order) inside `samples` (≤ 30 s at 16 kHz)."""
+        import ctranslate2
+
+        whisper = self.engine.model
+        tokenizer = self._tokenizer(language or self.language)
+        pieces = [[tokenizer.encode(" " + word) for word in line] for line in words]
+        tokens = [t for line in pieces for piece in line for t in piece]
+        if not tokens:
+            return [[] for _ in words]
+        features = whisper.feature_extractor(samples)
+        frames = min(features.shape[-1], whisper.feature_extractor.nb_max_frames)
+        padded = np.zeros((features.shape[0], whisper.feature_extractor.nb_max_frames), dtype=np.float32)
+        padded[:, :frames] = features[:, :frames]
+        view = ctranslate2.StorageView.from_array(padded[None])
+        encoded = whisper.model.encode(view, to_cpu=False)
+        result = whisper.model.align(encoded, [*tokenizer.sot_sequence, tokenizer.no_timestamps], [tokens], frames,
+                                     median_filter_width=7)[0]
+        token_starts = _token_starts(result.alignments, len(tokens) + 1)  # + the end of text
+        probabilities = list(result.text_token_probs)
+        out: list[list[Word]] = []
+        position = 0
+        for line in pieces:
+            timed = []
+            for word, piece in zip(words[len(out)], line, strict=True):
+                start, end = token_starts[position], token_starts[position + len(piece)]
+                probability = float(np.mean(probabilities[position:position + len(piece)])) if piece else 0.0
+                timed.append(Word(offset_ms + round(start * FRAME_S * 1000), offset_ms + round(end * FRAME_S * 1000),
+                                  word, round(probability, 4)))
+                position += len(piece)
+            out.append(timed)
+        return out
+
+
+def _token_starts(alignments: Sequence[Sequence[int]], count: int) -> list[int]:
+    """The frame at which each text token (and the end-of-text token) starts along the warping path."""
+    starts = [-1] * count
+    for text_index, time_index in alignments:
+        if 0 <= text_index < count and starts[text_index] < 0:
+            starts[text_index] = int(time_index)
+    for index in range(count):  # a token the path never reached starts where the one before it did
+        if starts[index] < 0:
+            starts[index] = starts[index - 1] if index else 0
+    return starts
+
+
+class Pauses:
+    """Where a recording is quiet, per 10 ms frame (one streamed pass: a few bytes per second of audio).
+
+    Quiet is below SILENCE_DB under the recording's loud level (its 99th-percentile frame) and at least twice the
+    noise floor (its 5th-percentile frame), so a hiss does not count as speech and breathing is not a pause."""
+
+    def __init__(self, path: Path) -> None:
+        hop = audio_io.SAMPLE_RATE // 100
+        levels = []
+        for window in audio_io.iter_windows(path, window_s=60.0):
+            frames = len(window.audio) // hop
+            chunk = window.audio[:frames * hop].reshape(frames, hop).astype(np.float64)
+            levels.append(np.sqrt(np.mean(chunk ** 2, axis=1)))
+        energy = np.concatenate(levels) if levels else np.zeros(0)
+        self.end_ms = len(energy) * 10
+        if energy.size < 3:
+            self.quiet = np.zeros(energy.size, dtype=bool)
+            return
+        line = max(float(np.percentile(energy, 99)) * 10 ** (SILENCE_DB / 20), float(np.percentile(energy, 5)) * 2)
+        self.quiet = energy <= line
+
+    def longest(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
+        """The longest quiet run (start, end in ms) inside [start_ms, end_ms), at least MIN_PAUSE_MS long."""
+        low, high = max(0, start_ms // 10), min(len(self.quiet), max(0, end_ms) // 10)
+        if high - low < MIN_PAUSE_MS // 10:
+            return None
+        span = np.concatenate(([False], self.quiet[low:high], [False])).astype(np.int8)
+        edges = np.flatnonzero(np.diff(span))
+        starts, ends = edges[0::2], edges[1::2]
+        if starts.size == 0:
+            return None
+        best = int(np.argmax(ends - starts))
+        if (ends[best] - starts[best]) * 10 < MIN_PAUSE_MS:
+            return None
+        return (low + int(starts[best])) * 10, (low + int(ends[best])) * 10
+
+
+def snap_to_pauses(lines: list[list[Word]], pauses: Pauses) -> list[list[Word]]:
+    """Each line's edges moved into the pause beside it: the warping path gives a pause to a word next to it
+    (measured: edges 0.1–0.8 s off on the sample), while the sound itself shows where speech stops and starts.
+
+    Between two lines the pause is the longest quiet run from the one's last word start to the next one's first
+    word end; the first and last line look outwards as far as the window goes. Where nothing is quiet (noise,
+    speech running on), the aligner's times stay."""
+    spoken = [index for index, words in enumerate(lines) if words]
+    out = [list(words) for words in lines]
+    if not spoken:
+        return out
+    window_start, window_end = lines[spoken[0]][0].start, lines[spoken[-1]][-1].end
+    for position, index in enumerate(spoken):
+        words = out[index]
+        previous = lines[spoken[position - 1]] if position > 0 else None
+        following = lines[spoken[position + 1]] if position + 1 < len(spoken) else None
+        run = pauses.longest(previous[-1].start if previous else window_start - 1000, words[0].end)
+        if run is not None:
+            words[0] = replace(words[0], start=min(run[1] - PAD_MS, words[0].end - 1))
+        run = pauses.longest(words[-1].start, following[0].end if following else window_end + 1000)
+        if run is not None:
+            words[-1] = replace(words[-1], end=max(run[0] + PAD_MS, words[-1].start + 1))
+    return out
+
+
+# ---------------------------------------------------------------------------- the whole job
+
+
+def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHandler = ignore,
+          cancel: threading.Event | None = None) -> Alignment:
+    """Time the script's lines in the recording at `path`: one cue per line read, deviations reported."""
+    path = Path(path)
+    if not lines:
+        raise InputError("the script has no text to align")
+    draft = aligner.draft(path, on_event, cancel)
+    draft_words = [w for cue in draft.cues for w in cue.words if w.text.strip()]
+    if not draft_words:
+        raise JobError(f"{path.name}: no speech found to align the script to")
+    items, skipped = plan_items(lines, draft_words, aligner.options.keywords)
+    pauses = Pauses(path)
+    _cut(items, draft_words, pauses)
+    groups = _windows(items)
+    for number, group in enumerate(groups, start=1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("alignment cancelled")
+        on_event(Progress("align", number - 1, len(groups), "windows"))
+        if group[0].kind == "added":
+            group[0].timed = [replace(w, probability=UNSURE) for w in draft_words[group[0].first:group[0].last + 1]]
+            continue
+        start_ms, end_ms = group[0].start_ms, group[-1].end_ms
+        samples = audio_io.load_audio(path, start_s=start_ms / 1000, duration_s=(end_ms - start_ms) / 1000)
+        if end_ms - start_ms > WINDOW_S * 1000 or samples.size == 0:
+            for item in group:  # longer than a window: keep the draft's times for it
+                item.timed = _draft_times(item, draft_words)
+            on_event(Log(f"{format_timestamp(start_ms)}: a line longer than 30 s keeps the draft's timing",
+                         level="warning"))
+            continue
+        try:
+            timed = aligner.force(samples, [item.words for item in group], start_ms)
+        except (ValueError, RuntimeError) as err:
+            raise JobError(f"alignment failed at {format_timestamp(start_ms)} ({str(err).splitlines()[0]})") from err
+        timed = snap_to_pauses(timed, pauses)
+        for item, words in zip(group, timed, strict=True):
+            item.timed = words
+    on_event(Progress("align", len(groups), len(groups), "windows"))
+    return _result(lines, items, skipped, draft, draft_words)
+
+
+def _draft_times(item: _Item, draft: Sequence[Word]) -> list[Word]:
+    """The item's words spread over its draft span (when it could not be force-aligned)."""
+    start, end = draft[item.first].start, draft[item.last].end
+    step = (end - start) / max(1, len(item.words))
+    return [Word(round(start + k * step), round(start + (k + 1) * step), word, UNSURE)
+            for k, word in enumerate(item.words)]
+
+
+def _result(lines: Sequence[str], items: list[_Item], skipped: list[int], draft: Captions,
+            draft_words: Sequence[Word]) -> Alignment:
+    cues: list[Cue] = []
+    deviations: list[Deviation] = []
+    for item in items:
+        if not item.timed:
+            continue
+        words = item.timed
+        if item.kind != "line" or item.changed:
+            words = [replace(w, probability=min(w.probability or 0.0, UNSURE)) for w in words]
+        floor = cues[-1].end if cues else 0
+        start = max(words[0].start, floor)
+        cue = Cue(start, max(words[-1].end, start + 1), item.text, words=tuple(words))
+        cues.append(cue)
+        kind = {"repeat": "repeated", "added": "added"}.get(item.kind, "changed" if item.changed else "")
+        if kind:
+            deviations.append(Deviation(kind, item.line, cue.start, cue.end, item.text))
+    placed = {item.line: item for item in items if item.kind == "line"}
+    for line in skipped:
+        before = [placed[i] for i in range(line - 1, -1, -1) if i in placed][:1]
+        after = [placed[i] for i in range(line + 1, len(lines)) if i in placed][:1]
+        start = before[0].end_ms if before else 0
+        end = after[0].start_ms if after else (draft_words[-1].end if draft_words else start)
+        deviations.append(Deviation("skipped", line, start, max(start, end), lines[line]))
+    deviations.sort(key=lambda d: (d.start, d.line if d.line is not None else -1))
+    return Alignment(Captions(cues=cues, language=draft.language), tuple(deviations), draft)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return f'"{text}"' if len(text) <= limit else f'"{text[:limit].rstrip()}…"'
+
+
+def align_file(audio: Path, script: Path, model: str | ResolvedModel | None = None,
+               options: AlignOptions = AlignOptions(), on_event: EventHandler = ignore,
+               cancel: threading.Event | None = None) -> Alignment:
+    """Read the script, load the model and align (what the CLI's `align` does)."""
+    lines = script_lines(script)
+    aligner = Aligner(model if isinstance(model, ResolvedModel) else resolve(model, on_event), options)
+    return align(audio, lines, aligner, on_event, cancel)
+
