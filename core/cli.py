@@ -194,6 +194,49 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- align
+
+
+def _align_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", metavar="AUDIO", type=Path)
+    p.add_argument("script", metavar="SCRIPT", type=Path,
+                   help="the text that was read: .txt (one cue per line) or captions (.vtt/.srt/.json: re-timed)")
+    p.add_argument("-o", "--output", metavar="CAPTIONS", type=Path, required=True,
+                   help="where the timed captions go (.vtt, .srt, .json or .txt)")
+    p.add_argument("-m", "--model", default=None, help="tiny.en (default), base, a directory or a Hub id")
+    p.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
+    p.add_argument("--keywords", type=Path, default=None,
+                   help="keywords.txt: words the draft may mishear, not counted when judging a line as changed")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def _align(args: argparse.Namespace) -> int:
+    from core import captions as caps
+    from core.align import AlignOptions, align_file
+    from core.audio import probe
+    from core.events import Log
+    from core.files import check_writable_dir
+    from core.vocabulary import load_keywords
+    from core.workspace import draft_words_path
+
+    caps.parse_formats(args.output.suffix.lstrip(".").lower() or "?")  # a bad extension fails before any work
+    check_writable_dir(args.output.parent)
+    keywords = tuple(k.term for k in load_keywords(args.keywords)) if args.keywords else ()
+    options = AlignOptions(language=args.language, keywords=keywords, device=args.device)
+
+    def job(printer: EventPrinter):
+        result = align_file(probe(args.audio).path, args.script, args.model, options, printer)
+        for deviation in result.deviations:
+            printer(Log(deviation.describe(), level="warning"))
+        return result
+
+    result = _run_job(job)
+    # the words and their probabilities (a VTT cannot hold them): the editor flags the unsure ones
+    caps.write(result.captions, draft_words_path(args.output), "json")
+    print(caps.write(result.captions, args.output))
+    return 0
+
+
 # ---------------------------------------------------------------------------- check
 
 
@@ -459,6 +502,8 @@ def _export(args: argparse.Namespace) -> int:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "fetch": Subcommand("download a URL (yt-dlp) or copy a local file into a folder", _fetch_arguments, _fetch),
     "transcribe": Subcommand("draft timestamped captions with Whisper", _transcribe_arguments, _transcribe),
+    "align": Subcommand("time a script that was read aloud: one cue per line, skipped or repeated lines reported",
+                        _align_arguments, _align),
     "prepare": Subcommand("cut recordings + captions into a train/validation dataset", _prepare_arguments,
                           _prepare),
     "check": Subcommand("validate captions: timing, overlaps, reading speed, parse problems", _check_arguments,
