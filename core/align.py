@@ -112,15 +112,9 @@ def script_lines(path: Path) -> list[str]:
 
         lines = [" ".join(cue.text.split()) for cue in caps.read(path).cues]
     else:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such script") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text") from None
-        except OSError as err:
-            raise InputError(f"{path}: cannot read ({err.strerror})") from None
-        lines = [" ".join(raw.split()) for raw in text.splitlines() if raw.strip() and not raw.lstrip().startswith("#")]
+        from core.reading_script import read_script
+
+        lines = read_script(path)
     lines = [line for line in lines if line]
     if not lines:
         raise InputError(f"{path}: the script has no text to align")

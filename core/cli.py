@@ -194,6 +194,37 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- script
+
+
+def _script_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("keywords", metavar="KEYWORDS", type=Path, help="keywords.txt: one term per line")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="SCRIPT", type=Path, help="where the new script goes (.txt)")
+    out.add_argument("--check", metavar="SCRIPT", type=Path,
+                     help="report the coverage of a script you wrote or edited, writing nothing")
+    p.add_argument("--min", dest="min_occurrences", type=int, default=4, metavar="N",
+                   help="times each keyword is read (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="another seed, another script")
+    p.add_argument("--templates", type=Path, default=None,
+                   help="your own sentences ([keyword] lines with {k}, [plain] lines), added to the shipped ones")
+
+
+def _script(args: argparse.Namespace) -> int:
+    from core.reading_script import ScriptOptions, coverage, coverage_table, make_script, read_script, write_script
+    from core.vocabulary import load_keywords
+
+    keywords = load_keywords(args.keywords)
+    options = ScriptOptions(min_occurrences=args.min_occurrences, seed=args.seed, extra_templates=args.templates)
+    if args.check is not None:
+        sentences = read_script(args.check)
+    else:
+        sentences = make_script(keywords, options)
+        print(write_script(args.output, sentences), file=sys.stderr)
+    print(coverage_table(coverage(sentences, keywords, options)), end="")
+    return 0
+
+
 # ---------------------------------------------------------------------------- align
 
 
@@ -502,6 +533,8 @@ def _export(args: argparse.Namespace) -> int:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "fetch": Subcommand("download a URL (yt-dlp) or copy a local file into a folder", _fetch_arguments, _fetch),
     "transcribe": Subcommand("draft timestamped captions with Whisper", _transcribe_arguments, _transcribe),
+    "script": Subcommand("write a reading script: every keyword several times, in varied sentences, with plain ones",
+                         _script_arguments, _script),
     "align": Subcommand("time a script that was read aloud: one cue per line, skipped or repeated lines reported",
                         _align_arguments, _align),
     "prepare": Subcommand("cut recordings + captions into a train/validation dataset", _prepare_arguments,

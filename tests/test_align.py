@@ -94,9 +94,9 @@ def test_align_retimes_captions_and_rejects_bad_input(tiny, tmp_path):
 
     empty = tmp_path / "empty.txt"
     empty.write_text("# only a comment\n\n", encoding="utf-8")
-    for args, message in (((str(SCRIPT / "read.mp3"), str(empty)), "no text to align"),
+    for args, message in (((str(SCRIPT / "read.mp3"), str(empty)), "no sentences"),
                           ((str(tmp_path / "missing.mp3"), str(SCRIPT / "script.txt")), "missing.mp3"),
-                          ((str(SCRIPT / "read.mp3"), str(tmp_path / "none.txt")), "no such script")):
+                          ((str(SCRIPT / "read.mp3"), str(tmp_path / "none.txt")), "not found")):
         result = align_cli(*args, "-o", str(tmp_path / "bad.vtt"))
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
