@@ -52,7 +52,7 @@ def speed() -> dict:
     from make_script_sample import DEVIATING_LINES
 
     from core import captions as caps
-    from core.align import AlignOptions, Aligner, align
+    from core.align import Aligner, AlignOptions, align
     from core.audio import duration_seconds
     from core.reading_script import read_script
     from core.transcribe import TranscribeOptions, load_engine, transcribe
