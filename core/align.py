@@ -18,17 +18,21 @@ from __future__ import annotations
 import difflib
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core import audio as audio_io
-from core.captions import Captions, Cue, Word, format_timestamp
+from core.captions import Captions, Cue, EditOp, Splice, Word, format_timestamp
 from core.errors import Cancelled, InputError, JobError
 from core.events import EventHandler, Log, Progress, ignore
 from core.models import ResolvedModel, resolve
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 WINDOW_S = 30.0  # one Whisper window
 FRAME_S = 0.02  # the encoder's time step: one alignment frame
@@ -413,24 +417,29 @@ class Pauses:
     Quiet is below SILENCE_DB under the recording's loud level (its 99th-percentile frame) and at least twice the
     noise floor (its 5th-percentile frame), so a hiss does not count as speech and breathing is not a pause."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, chunks: Iterable[np.ndarray], offset_ms: int = 0) -> None:
         hop = audio_io.SAMPLE_RATE // 100
         levels = []
-        for window in audio_io.iter_windows(path, window_s=60.0):
-            frames = len(window.audio) // hop
-            chunk = window.audio[:frames * hop].reshape(frames, hop).astype(np.float64)
-            levels.append(np.sqrt(np.mean(chunk ** 2, axis=1)))
+        for chunk in chunks:  # each a whole number of 10 ms frames but the last
+            frames = len(chunk) // hop
+            levels.append(np.sqrt(np.mean(chunk[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1)))
         energy = np.concatenate(levels) if levels else np.zeros(0)
-        self.end_ms = len(energy) * 10
+        self.offset_ms = offset_ms
+        self.end_ms = offset_ms + len(energy) * 10
         if energy.size < 3:
             self.quiet = np.zeros(energy.size, dtype=bool)
             return
         line = max(float(np.percentile(energy, 99)) * 10 ** (SILENCE_DB / 20), float(np.percentile(energy, 5)) * 2)
         self.quiet = energy <= line
 
+    @classmethod
+    def of_file(cls, path: Path) -> Pauses:
+        return cls(window.audio for window in audio_io.iter_windows(path, window_s=60.0))
+
     def longest(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
         """The longest quiet run (start, end in ms) inside [start_ms, end_ms), at least MIN_PAUSE_MS long."""
-        low, high = max(0, start_ms // 10), min(len(self.quiet), max(0, end_ms) // 10)
+        low = max(0, (start_ms - self.offset_ms) // 10)
+        high = min(len(self.quiet), max(0, end_ms - self.offset_ms) // 10)
         if high - low < MIN_PAUSE_MS // 10:
             return None
         span = np.concatenate(([False], self.quiet[low:high], [False])).astype(np.int8)
@@ -441,7 +450,7 @@ class Pauses:
         best = int(np.argmax(ends - starts))
         if (ends[best] - starts[best]) * 10 < MIN_PAUSE_MS:
             return None
-        return (low + int(starts[best])) * 10, (low + int(ends[best])) * 10
+        return self.offset_ms + (low + int(starts[best])) * 10, self.offset_ms + (low + int(ends[best])) * 10
 
 
 def snap_to_pauses(lines: list[list[Word]], pauses: Pauses) -> list[list[Word]]:
@@ -483,7 +492,7 @@ def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHan
     if not draft_words:
         raise JobError(f"{path.name}: no speech found to align the script to")
     items, skipped = plan_items(lines, draft_words, aligner.options.keywords)
-    pauses = Pauses(path)
+    pauses = Pauses.of_file(path)
     _cut(items, draft_words, pauses)
     groups = _windows(items)
     for number, group in enumerate(groups, start=1):
@@ -563,3 +572,126 @@ def align_file(audio: Path, script: Path, model: str | ResolvedModel | None = No
     aligner = Aligner(model if isinstance(model, ResolvedModel) else resolve(model, on_event), options)
     return align(audio, lines, aligner, on_event, cancel)
 
+
+
+# ---------------------------------------------------------------------------- re-timing edited cues
+
+RETIME_MARGIN_MS = 300  # audio taken beyond the neighbours' outer edges (never past the cues beyond them)
+RETIME_REACH_MS = 1500  # and beyond an edge of the edited cue itself that has no neighbour to hold it
+
+
+@dataclass(frozen=True)
+class Retime(EditOp):
+    """Cues `first`..`first + len(cues) - 1` replaced by the same cues re-timed (`retime` plans it); refused when
+    their text changed since, so an undo step never swaps in a stale re-timing."""
+
+    first: int
+    before: tuple[Cue, ...]
+    after: tuple[Cue, ...]
+
+    def plan(self, cues: Sequence[Cue]) -> Splice:
+        current = tuple(cues[self.first:self.first + len(self.before)])
+        if [c.text for c in current] != [c.text for c in self.before]:
+            raise InputError("the cues changed while they were re-timed: press t again")
+        return Splice(self.first, current, self.after)
+
+    def describe(self) -> str:
+        return f"re-time cue {self.first + 1}" + (f"-{self.first + len(self.after)}" if len(self.after) > 1 else "")
+
+
+def retime(audio: Path, cues: Sequence[Cue], index: int, aligner: Aligner) -> Retime:
+    """Align cue `index`'s text (after an edit) and its neighbours' again: the cue's start and end and the
+    boundaries it shares with them move; their outer edges stay. The text is never touched."""
+    if not 0 <= index < len(cues):
+        raise InputError(f"there is no cue {index + 1} (there are {len(cues)})")
+    first, last = max(0, index - 1), min(len(cues) - 1, index + 1)
+    low = cues[first - 1].end if first > 0 else 0
+    high = cues[last + 1].start if last + 1 < len(cues) else None
+    # the edited cue's own edge with no neighbour beside it may be far off: look further there
+    before_margin = RETIME_MARGIN_MS if first < index else RETIME_REACH_MS
+    after_margin = RETIME_MARGIN_MS if last > index else RETIME_REACH_MS
+    start = max(low, cues[first].start - before_margin)
+    end = cues[last].end + after_margin if high is None else min(high, cues[last].end + after_margin)
+    if end - start > WINDOW_S * 1000:  # the neighbours make it too long for one window: the cue alone
+        first = last = index
+        start, end = max(low, cues[index].start - RETIME_REACH_MS), cues[index].end + RETIME_REACH_MS
+        end = end if high is None else min(high, end)
+        if end - start > WINDOW_S * 1000:
+            raise InputError(f"cue {index + 1} is longer than 30 s: split it before re-timing")
+    start = max(0, start)
+    texts = [cues[i].text.split() for i in range(first, last + 1)]
+    if not texts[index - first]:
+        raise InputError(f"cue {index + 1} has no text to align")
+    samples = audio_io.load_audio(Path(audio), start_s=start / 1000, duration_s=(end - start) / 1000)
+    if samples.size == 0:
+        raise InputError(f"cue {index + 1} lies past the end of the audio")
+    timed = aligner.force(samples, texts, start)
+    timed = snap_to_pauses(timed, Pauses([samples], offset_ms=start))
+    before = tuple(cues[first:last + 1])
+    after = []
+    for position, (cue, words) in enumerate(zip(before, timed, strict=True)):
+        if not words:
+            after.append(cue)
+            continue
+        new_start = words[0].start if first + position >= index else cue.start  # a neighbour before: its start stays
+        new_end = words[-1].end if first + position <= index else cue.end
+        new_start, new_end = min(new_start, new_end - 1), new_end
+        words = [replace(w, start=min(max(w.start, new_start), new_end - 1), end=min(max(w.end, new_start + 1),
+                                                                                     new_end), probability=1.0)
+                 for w in words]
+        after.append(replace(cue, start=new_start, end=new_end, words=tuple(words)))
+    for position in range(1, len(after)):  # never overlapping a neighbour
+        if after[position].start < after[position - 1].end:
+            after[position] = replace(after[position], start=after[position - 1].end)
+    return Retime(first, before, tuple(after))
+
+
+# ---------------------------------------------------------------------------- the workbench's side
+
+
+class AlignerCache:
+    """Keeps one loaded aligner for the workbench (loading takes a second); another model or language replaces it.
+    Used from one worker thread at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: tuple[tuple[str, str | None], Aligner] | None = None
+
+    def get(self, spec: str, language: str | None, keywords: Sequence[str] = (),
+            on_event: EventHandler = ignore) -> Aligner:
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != (spec, language):
+                self._loaded = None
+                on_event(Progress("load model", 0, None, "", f"loading {spec}"))
+                self._loaded = (spec, language), Aligner(resolve(spec, on_event), AlignOptions(language=language))
+            aligner = self._loaded[1]
+            aligner.options = replace(aligner.options, keywords=tuple(keywords))
+            return aligner
+
+
+def align_source(workspace: Workspace, audio: Path, aligners: AlignerCache, model: str | None = None,
+                 on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Path:
+    """Time the workspace's script (script.txt) in one of its recordings: captions/<stem>.vtt, as a draft would be
+    (the old file into the backup ring; the words beside it, so the editor flags the deviating cues). Each
+    deviation is reported as a warning."""
+    from core import captions as caps
+    from core.reading_script import SCRIPT_FILE
+    from core.workspace import draft_words_path
+
+    script = workspace.root / SCRIPT_FILE
+    if not script.is_file():
+        raise InputError(f"no {SCRIPT_FILE} in the workspace: press s to write one from the keywords, read it aloud, "
+                         "then add the recording")
+    target = workspace.captions_for(audio)
+    if caps.autosave_path(target).is_file():
+        raise InputError(f"{target.name} has unsaved edits (an autosave): open it in the editor and save or "
+                         "discard them first")
+    keywords = [k.term for k in workspace.keywords()]
+    aligner = aligners.get(model or workspace.model, workspace.language, keywords, on_event)
+    result = align(audio, script_lines(script), aligner, on_event, cancel)
+    for deviation in result.deviations:
+        on_event(Log(deviation.describe(), level="warning"))
+    caps.write(result.captions, draft_words_path(target), "json")
+    caps.save(result.captions, target)
+    workspace.set_status(Path(audio).stem, "transcribed")
+    return target

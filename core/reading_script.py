@@ -16,11 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from core.errors import InputError
 from core.files import atomic_write_text
 from core.vocabulary import Keyword, find_keywords
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 TEMPLATES_PATH = Path(__file__).resolve().parent / "data" / "script_templates.txt"
 
@@ -445,3 +448,22 @@ def write_script(path: Path, sentences: Sequence[str]) -> Path:
         if line.startswith("#"):
             raise InputError(f"sentence {number} starts with '#', which a script file reads as a comment")
     return atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------- a workspace's script
+
+SCRIPT_FILE = "script.txt"  # a workspace's reading script, beside keywords.txt
+
+
+def workspace_script(workspace: Workspace, options: ScriptOptions = ScriptOptions()) -> tuple[Path, bool, str]:
+    """(path, written now, coverage table) of the workspace's script: made from its keywords the first time, and
+    from then on reported as it stands (the user edits it freely)."""
+    keywords = workspace.keywords()
+    if not keywords:
+        raise InputError("no keywords yet: add them in keywords.txt (screen 2, k) before writing a script")
+    path = workspace.root / SCRIPT_FILE
+    made = not path.is_file()
+    sentences = make_script(keywords, options) if made else read_script(path)
+    if made:
+        write_script(path, sentences)
+    return path, made, coverage_table(coverage(sentences, keywords, options))

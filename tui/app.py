@@ -14,6 +14,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from core.align import AlignerCache
 from core.workspace import EngineCache, Workspace, find_workspace, is_workspace
 from tui.commands import ScreenActionsProvider
 from tui.keymap import keymap_path, load_keymap
@@ -44,6 +45,7 @@ class WhisperTuiApp(App[int]):
         self.keymap_file = keymap_file or keymap_path()
         self.keymap: dict[str, str] = {}
         self.engines = EngineCache()
+        self.aligners = AlignerCache()
         self.numbered_screens: dict[int, Screen] = {}
         self.current_number = 0
         self._jobs: dict[str, str] = {}

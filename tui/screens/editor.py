@@ -24,8 +24,10 @@ from textual.widgets import Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from core import captions as caps
+from core.align import align_source, retime
 from core.captions import EditOp, EditSession, EditText, MergeWithNext, Nudge, Split, clean_text, format_timestamp
 from core.errors import WhisperTuiError
+from core.events import Log
 from core.vocabulary import Suggestion
 from core.workspace import (
     ReplaceAll,
@@ -43,6 +45,7 @@ from core.workspace import (
     start_player,
     write_clip,
 )
+from tui.jobs import JobEnded, JobEvent
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import Choice, ChoiceModal
 from tui.widgets.cue_editor import CueEditor
@@ -110,6 +113,8 @@ class EditorScreen(WorkbenchScreen):
         Binding("p", "play", "Play", show=False, id="editor.play"),
         Binding("w", "write_clip", "Cue → WAV", show=False, id="editor.write_clip"),
         Binding("k", "keywords", "Keywords", id="editor.keywords"),
+        Binding("t", "retime", "Re-time", id="editor.retime"),
+        Binding("A", "align", "Align script", show=False, id="editor.align"),
     ]
     HELP_WIDGETS = (CueTable, CueEditor, KeywordsEditor)
 
@@ -647,6 +652,59 @@ class EditorScreen(WorkbenchScreen):
             review.set_audio_ms(length_ms)
             self.table.refresh_rows(0, self.table.row_count)
             self._show_current(reload_text=False)
+
+    # -- alignment: re-time a cue after its text changed, or time the whole script.txt
+
+    def action_retime(self) -> None:
+        """Align the current cue's text (and its neighbours') with the audio again: its timing follows the edit."""
+        found = self._cue_audio()
+        if found is None or self.session is None:
+            return
+        index, audio = found
+        cues, aligners = self.session.cues, self.wapp.aligners
+        model, language = self.workspace.model, self.workspace.language
+
+        def work(on_event, cancel):
+            return retime(audio, cues, index, aligners.get(model, language, (), on_event))
+
+        if self.start_job("re-time", work):
+            self.say(f"re-timing cue {index + 1} with {model}…")
+
+    def action_align(self) -> None:
+        """Replace the open captions by the workspace's script.txt aligned with this recording."""
+        if self.path is None or self.unsaved():
+            self.say("save or undo the edits first: aligning the script replaces these captions", "warning")
+            return
+        audio = self.workspace.audio_for(self.path)
+        if audio is None:
+            self.say(f"no audio for {self.path.name}", "warning")
+            return
+        workspace, aligners = self.workspace, self.wapp.aligners
+        self._aligned_warnings = 0
+        if self.start_job("align", lambda on_event, cancel: align_source(workspace, audio, aligners, None, on_event,
+                                                                          cancel)):
+            self.say(f"aligning script.txt with {audio.name}…")
+
+    _aligned_warnings = 0
+
+    def on_job_event(self, message: JobEvent) -> None:
+        super().on_job_event(message)
+        if isinstance(message.event, Log) and message.event.level == "warning":
+            self._aligned_warnings += 1
+            self.say(message.event.message, "warning")
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        if not message.ok:
+            self.say(f"{message.job} failed: {message.error}" if not message.cancelled else f"{message.job} cancelled",
+                     "warning" if message.cancelled else "error")
+        elif message.job == "re-time":
+            self.apply(message.result)
+        elif message.job == "align":
+            self._load(Path(message.result), restore=False)
+            flagged = self._aligned_warnings
+            self.say(f"aligned script.txt: {len(self.session.cues) if self.session else 0} cues"
+                     + (f", {flagged} places where the reading left the script: n goes to the next flag" if flagged
+                        else ", read as written"), "warning" if flagged else "information")
 
     # -- audio
 

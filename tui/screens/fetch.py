@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import DataTable, Input, Label, ProgressBar
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
+from core.align import align_source
+from core.errors import WhisperTuiError
 from core.events import Log, Progress
 from core.languages import is_listed
+from core.reading_script import workspace_script
 from core.train_config import purpose_of
 from core.workspace import Source, draft, import_and_draft
 from tui.jobs import JobEnded, JobEvent, progress_text
@@ -31,6 +36,8 @@ class FetchScreen(WorkbenchScreen):
         Binding("m", "focus_model", "Model", id="fetch.model"),
         Binding("t", "transcribe", "Transcribe", id="fetch.transcribe"),
         Binding("e", "edit", "Edit", id="fetch.edit"),
+        Binding("s", "script", "Script", id="fetch.script"),
+        Binding("A", "align", "Align script", id="fetch.align"),
         Binding("r", "refresh", "Refresh", id="fetch.refresh"),
         Binding("escape", "cancel_or_back", "Cancel job", id="fetch.cancel"),
     ]
@@ -54,8 +61,10 @@ class FetchScreen(WorkbenchScreen):
             with Horizontal(id="job"):
                 yield ProgressBar(total=100, id="progress", show_eta=False)
                 yield TextLine("no job running", id="job-label")
-            yield Label("Sources (Enter: open in the editor · t: transcribe)", classes="section-title")
+            yield Label("Sources (Enter: open in the editor · t: transcribe · A: align the script)",
+                        classes="section-title")
             yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="script-panel")
 
     def on_mount(self) -> None:
         table = self.query_one("#sources", DataTable)
@@ -120,23 +129,46 @@ class FetchScreen(WorkbenchScreen):
             self.wapp.open_captions(source.captions)
 
     def action_transcribe(self) -> None:
+        self._replace_captions("A new draft", self._start_draft)
+
+    def action_align(self) -> None:
+        """Time the workspace's script.txt in the selected recording (the captions it makes replace a draft)."""
+        self._replace_captions("The aligned script", self._start_align)
+
+    def _replace_captions(self, what: str, start: Callable[[Path], None]) -> None:
+        """Run `start` on the selected source's audio, asking first when it would replace captions."""
         source = self._selected()
         if source is None or source.audio is None:
             self.say("select a source with audio first", "warning")
             return
         if source.captions is None:
-            self._start_draft(source.audio)
+            start(source.audio)
             return
 
         def answered(choice: str | None) -> None:
             if choice == "overwrite" and source.audio is not None:
-                self._start_draft(source.audio)
+                start(source.audio)
 
         self.app.push_screen(ChoiceModal(
             f"Replace {source.captions.name}?",
-            f"A new draft replaces the current captions; the old file is kept in {source.captions.parent.name}"
+            f"{what} replaces the current captions; the old file is kept in {source.captions.parent.name}"
             "/.history/.", [Choice("overwrite", "Replace", "r"), Choice("cancel", "Cancel", "c")], "cancel"),
             answered)
+
+    def action_script(self) -> None:
+        """Write script.txt from the keywords (once; after that, report on it as the user edited it)."""
+        try:
+            path, made, report = workspace_script(self.workspace)
+        except WhisperTuiError as err:
+            self.say(str(err), "warning")
+            return
+        panel = self.query_one("#script-panel", Static)
+        panel.update(Text(f"{path.name}: {'written from the keywords' if made else 'as it is now'}\n\n{report}"))
+        panel.display = True
+        if made:
+            self.say(f"wrote {path.name}: read it aloud, add the recording (f), then press A to align it")
+        else:
+            self.say(f"{path.name} as it stands (edit it freely); A aligns it with the selected recording")
 
     def _model(self) -> str:
         return self.query_one("#model", Input).value.strip() or self.workspace.model
@@ -147,6 +179,13 @@ class FetchScreen(WorkbenchScreen):
                                                                         cancel)):
             self._warning = None
             self._show_progress(None, f"transcribing {audio.name} with {model}…")
+
+    def _start_align(self, audio: Path) -> None:
+        workspace, aligners, model = self.workspace, self.wapp.aligners, self._model()
+        if self.start_job("align", lambda on_event, cancel: align_source(workspace, audio, aligners, model, on_event,
+                                                                          cancel)):
+            self._warning = None
+            self._show_progress(None, f"aligning script.txt with {audio.name}…")
 
     @on(Input.Submitted, "#source")
     def _fetch(self, event: Input.Submitted) -> None:
