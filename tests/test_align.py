@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from core import captions as caps
-from core.align import pair_words, plan_items, script_lines
+from core.align import script_lines
 from core.captions import Word
 from core.errors import InputError
 from core.reading_script import read_script
+from core.script_match import pair_words, plan_items
 from core.workspace import draft_words_path, low_confidence_spans, read_for_editing
 
 ROOT = Path(__file__).resolve().parent.parent
