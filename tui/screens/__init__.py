@@ -2,9 +2,9 @@
 
 Each entry names a mode (Textual keeps one screen stack per mode, so a dialog open on one screen stays there
 when you switch), a title, a short tab label, and how to load the screen class (lazily: importing a screen
-module should not slow down start-up). To build screen 3, 4 or 5, write a `WorkbenchScreen` subclass with
-`NUMBER = n` (see tui/screens/base.py) and point its entry here at it; the number key, the tab strip, the
-command palette and the help screen pick it up from this table.
+module should not slow down start-up). A new screen is a `WorkbenchScreen` subclass with `NUMBER = n` (see
+tui/screens/base.py) and an entry here; the number key, the tab strip, the command palette and the help screen
+pick it up from this table.
 """
 
 from __future__ import annotations
