@@ -27,6 +27,7 @@ from core.errors import Cancelled, InputError, JobError
 from core.events import EventHandler, Log, Progress, ignore
 from core.models import ResolvedModel, resolve
 from core.script_match import Stretch, plan_items
+from core.transcribe import quoted
 
 if TYPE_CHECKING:
     from core.workspace import Workspace
@@ -67,14 +68,13 @@ class Deviation:
         what = {"skipped": "not read (expected near {where})", "repeated": "read again at {where}",
                 "added": "at {where}", "changed": "read differently at {where}",
                 "unsure": "aligned with low confidence at {where}"}[self.kind]
-        return f"{line} {what.format(where=where)}: {_quote(self.text)}"
+        return f"{line} {what.format(where=where)}: {quoted(self.text)}"
 
 
 @dataclass(frozen=True)
 class Alignment:
     captions: Captions
     deviations: tuple[Deviation, ...] = ()
-    draft: Captions | None = None
 
 
 # ---------------------------------------------------------------------------- script text
@@ -161,6 +161,7 @@ class Aligner:
         assert isinstance(engine, FasterWhisperEngine)
         self.engine = engine
         self.language = engine.options.language or ("en" if not resolved.multilingual else None)
+        self._tokenizers: dict[str, object] = {}
 
     def draft(self, path: Path, on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Captions:
         from core.transcribe import transcribe
@@ -168,11 +169,15 @@ class Aligner:
         return transcribe(path, self.engine, on_event, cancel)
 
     def _tokenizer(self, language: str | None):
+        """faster-whisper's tokenizer for the language (made once per language: every window asks for it)."""
         from faster_whisper.tokenizer import Tokenizer
 
-        whisper = self.engine.model
-        return Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe",
-                         language=language or "en")
+        language = language or "en"
+        if language not in self._tokenizers:
+            whisper = self.engine.model
+            self._tokenizers[language] = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual,
+                                                   task="transcribe", language=language)
+        return self._tokenizers[language]
 
     def force(self, samples: np.ndarray, words: Sequence[Sequence[str]], offset_ms: int,
               language: str | None = None) -> list[list[Word]]:
@@ -376,12 +381,7 @@ def _result(lines: Sequence[str], items: list[Stretch], skipped: list[int], draf
         end = after[0].start_ms if after else (draft_words[-1].end if draft_words else start)
         deviations.append(Deviation("skipped", line, start, max(start, end), lines[line]))
     deviations.sort(key=lambda d: (d.start, d.line if d.line is not None else -1))
-    return Alignment(Captions(cues=cues, language=draft.language), tuple(deviations), draft)
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return f'"{text}"' if len(text) <= limit else f'"{text[:limit].rstrip()}…"'
+    return Alignment(Captions(cues=cues, language=draft.language), tuple(deviations))
 
 
 def align_file(audio: Path, script: Path, model: str | ResolvedModel | None = None,
@@ -494,24 +494,17 @@ def align_source(workspace: Workspace, audio: Path, aligners: AlignerCache, mode
     """Time the workspace's script (script.txt) in one of its recordings: captions/<stem>.vtt, as a draft would be
     (the old file into the backup ring; the words beside it, so the editor flags the deviating cues). Each
     deviation is reported as a warning."""
-    from core import captions as caps
     from core.reading_script import SCRIPT_FILE
-    from core.workspace import draft_words_path
+    from core.workspace import refuse_over_autosave, store_draft
 
     script = workspace.root / SCRIPT_FILE
     if not script.is_file():
         raise InputError(f"no {SCRIPT_FILE} in the workspace: press s to write one from the keywords, read it aloud, "
                          "then add the recording")
-    target = workspace.captions_for(audio)
-    if caps.autosave_path(target).is_file():
-        raise InputError(f"{target.name} has unsaved edits (an autosave): open it in the editor and save or "
-                         "discard them first")
+    refuse_over_autosave(workspace.captions_for(audio))
     keywords = [k.term for k in workspace.keywords()]
     aligner = aligners.get(model or workspace.model, workspace.language, keywords, on_event)
     result = align(audio, script_lines(script), aligner, on_event, cancel)
     for deviation in result.deviations:
         on_event(Log(deviation.describe(), level="warning"))
-    caps.write(result.captions, draft_words_path(target), "json")
-    caps.save(result.captions, target)
-    workspace.set_status(Path(audio).stem, "transcribed")
-    return target
+    return store_draft(workspace, audio, result.captions)

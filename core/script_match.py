@@ -10,6 +10,7 @@ words its own way ("8 -5 -7B" for "8x7B"), so word counts are compared with slac
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.captions import Word
+from core.vocabulary import find_keywords
 
 SKIP_SHARE = 0.3  # a line with less than this share of its words found in the draft was not read
 CHANGED_SHARE = 0.4  # below this share of its (non-keyword) words heard as written, a line is flagged as changed
@@ -69,15 +71,10 @@ def pair_words(script: Sequence[str], draft: Sequence[str]) -> dict[int, tuple[i
 
 
 def _keyword_words(line: str, keywords: Sequence[str]) -> set[int]:
-    """Indices of the line's words that belong to a keyword occurrence."""
-    words = line.split()
-    found: set[int] = set()
-    for term in keywords:
-        parts = [normalized(p) for p in term.split()]
-        for start in range(len(words) - len(parts) + 1):
-            if all(normalized(words[start + k]) == parts[k] for k in range(len(parts))):
-                found.update(range(start, start + len(parts)))
-    return found
+    """Indices of the line's words that belong to a keyword occurrence (core.vocabulary's matcher)."""
+    spans = [(m.start, m.end) for m in find_keywords(line, keywords)]
+    return {index for index, word in enumerate(re.finditer(r"\S+", line))
+            if any(word.start() < end and start < word.end() for start, end in spans)}
 
 
 def plan_items(lines: Sequence[str], draft_words: Sequence[Word], keywords: Sequence[str] = ()

@@ -420,14 +420,15 @@ def _without_echoes(engine: Engine, samples: np.ndarray, offset_ms: int, block: 
             again = engine.run(samples[first:last], span_ms, on_cue, prompt=False).cues
             again = [_within(c, cue.start, cue.end) for c in again
                      if min(c.end, cue.end) > max(c.start, cue.start) and c.text.strip()]
-        said = _quote(" ".join(c.text for c in again)) if again else "nothing"
-        on_event(Log(f"the cue at {format_timestamp(cue.start)} repeated the keyword prompt ({_quote(cue.text)}); "
+        said = quoted(" ".join(c.text for c in again)) if again else "nothing"
+        on_event(Log(f"the cue at {format_timestamp(cue.start)} repeated the keyword prompt ({quoted(cue.text)}); "
                      f"decoded again without it: {said}"))
         cues.extend(again)
     return BlockResult(cues=cues, language=block.language)
 
 
-def _quote(text: str, limit: int = 60) -> str:
+def quoted(text: str, limit: int = 60) -> str:
+    """The text on one line, in quotes, cut with … past `limit` characters (for one-line messages)."""
     text = " ".join(text.split())
     return f'"{text}"' if len(text) <= limit else f'"{text[:limit].rstrip()}…"'
 

@@ -475,13 +475,24 @@ def transcribe_source(workspace: Workspace, audio: Path, engine: Any, on_event: 
     """
     from core.transcribe import transcribe
 
-    target = workspace.captions_for(audio)
-    if caps.autosave_path(target).is_file():
-        raise InputError(f"{target.name} has unsaved edits (an autosave): open it in the editor and save or "
-                         "discard them first")
+    refuse_over_autosave(workspace.captions_for(audio))
     captions = transcribe(Path(audio), engine, on_event, cancel)
     if cancel is not None and cancel.is_set():
         raise Cancelled("transcription cancelled")
+    return store_draft(workspace, audio, captions)
+
+
+def refuse_over_autosave(target: Path) -> None:
+    """New captions would throw away the editor's unsaved changes (an autosave): refuse, before any work."""
+    if caps.autosave_path(target).is_file():
+        raise InputError(f"{target.name} has unsaved edits (an autosave): open it in the editor and save or "
+                         "discard them first")
+
+
+def store_draft(workspace: Workspace, audio: Path, captions: Captions) -> Path:
+    """New captions for a recording (a draft, an aligned script) into captions/<stem>.vtt: the old file into the
+    backup ring, the words beside it (so the editor can flag unsure ones), the source marked transcribed."""
+    target = workspace.captions_for(audio)
     caps.write(captions, draft_words_path(target), "json")
     caps.save(captions, target)
     workspace.set_status(Path(audio).stem, "transcribed")
