@@ -86,14 +86,16 @@ def speed() -> dict:
 
 
 def make_reading() -> None:
-    """script → synthesised reading (with its truth) → align, once."""
+    """script → synthesised reading (with its truth) → align, each step once (kept outputs are reused)."""
     FOLDER.mkdir(parents=True, exist_ok=True)
-    if not (FOLDER / "aligned.vtt").is_file():
+    if not (FOLDER / "script.txt").is_file():
         run_cli(FOLDER / "script.log", "script", KEYWORDS, "-o", FOLDER / "script.txt", *SCRIPT_ARGS)
+    if not (FOLDER / "read.vtt").is_file():
         sys.path.insert(0, str(SAMPLE_DATA))
         from make_script_sample import main as synthesise
 
         synthesise(["-o", str(FOLDER)])  # read.mp3 + read.vtt (the truth) from FOLDER/script.txt
+    if not (FOLDER / "aligned.vtt").is_file():
         run_cli(FOLDER / "align.log", "align", FOLDER / "read.mp3", FOLDER / "script.txt", "-o",
                 FOLDER / "aligned.vtt", "--keywords", KEYWORDS)
 
