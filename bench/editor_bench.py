@@ -34,6 +34,7 @@ from textual.app import App  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
 from core import captions as caps  # noqa: E402
+from core import editing  # noqa: E402
 from core.workspace import create_workspace  # noqa: E402
 from tui.app import WhisperTuiApp  # noqa: E402
 from tui.screens.editor import EditorScreen  # noqa: E402
@@ -175,7 +176,7 @@ async def bench_editor(vtt_dir: Path, count: int, presses: int) -> dict:
 
         # autosave of all cues (runs on the UI thread once a second while editing)
         t = time.perf_counter()
-        caps.write_autosave(editor.session, path)
+        editing.write_autosave(editor.session, path)
         result["autosave"] = time.perf_counter() - t
         app.exit(0)
     return result

@@ -217,8 +217,8 @@ def pipeline_longform(model: str) -> dict:
 
     from core.audio import load_audio
     from core.captions import read
-    from core.evaluate import score_texts
     from core.models import resolve
+    from core.scores import score_texts
 
     audio, captions = sets("tuning")[TUNING_LONGFORM]
     asr = pipeline("automatic-speech-recognition", model=str(resolve(model).hf_dir), device="cpu")

@@ -284,7 +284,7 @@ def _ratio(outcome: Outcome, reference: Outcome | None) -> str:
 
 
 def _wer(marks: dict, reference: str) -> str:
-    from core.evaluate import score_texts
+    from core.scores import score_texts
 
     if "text" not in marks:
         return "—"

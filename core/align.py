@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core import audio as audio_io
-from core.captions import Captions, Cue, EditOp, Splice, Word, format_timestamp
+from core.captions import Captions, Cue, Word, format_timestamp
+from core.editing import EditOp, Splice
 from core.errors import Cancelled, InputError, JobError
 from core.events import EventHandler, Log, Progress, ignore
 from core.models import ResolvedModel, resolve

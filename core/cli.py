@@ -395,8 +395,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from core.evaluate import evaluate, first_sections, overall_table, resolve_run, write_report
+    from core.evaluate import evaluate, resolve_run
     from core.files import check_writable_dir
+    from core.report import first_sections, overall_table, write_report
     from core.vocabulary import load_keywords
 
     if len(args.control_audio) != len(args.control_captions):

@@ -13,8 +13,6 @@ checks it against transformers' own list.
 
 from __future__ import annotations
 
-from core.errors import InputError
-
 # Whisper's language codes, in its own order (transformers.models.whisper.tokenization_whisper.LANGUAGES)
 WHISPER_LANGUAGES: tuple[str, ...] = (
     "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi",
@@ -28,25 +26,6 @@ WHISPER_LANGUAGES: tuple[str, ...] = (
 
 def is_listed(code: str) -> bool:
     return code.lower() in WHISPER_LANGUAGES
-
-
-def check_language(language: str | None, token: str | None = None) -> str | None:
-    """The listed language whose token a run uses (None: the model's default); one line when there is none."""
-    from core.train_config import flag
-
-    if token is not None:
-        if not is_listed(token):
-            raise InputError(f"{flag('language_token')} {token!r} is not a language Whisper lists (e.g. cy, en, de)")
-        if language is None:
-            raise InputError(f"{flag('language_token')} goes with {flag('language')} (the language the recordings "
-                             "are in)")
-        return token.lower()
-    if language is None:
-        return None
-    if not is_listed(language):
-        raise InputError(f"Whisper does not list the language {language!r}: train it under a related listed "
-                         f"language's token, e.g. {flag('language')} {language} {flag('language_token')} cy")
-    return language.lower()
 
 
 def is_english(language: str | None) -> bool:

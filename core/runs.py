@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 CHECKPOINTS = "checkpoints"
-STOP_REQUEST = "stop.request"  # written by TrainProcess.stop, read by core.train.watch_stop_request
+STOP_REQUEST = "stop.request"  # written by TrainProcess.stop, read by core.train_guards.watch_stop_request
 
 
 def step_of(checkpoint: Path) -> int:

@@ -14,15 +14,13 @@ Runs under `torchrun --nproc_per_node N` and `accelerate launch` unchanged (tran
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import numpy as np
 from core import replay
 from core.encoded_cache import EncodedCache, audio_key, text_key
 from core.errors import Cancelled, InputError, JobError
-from core.events import Done, EventHandler, Log, Metrics, Progress, ignore
+from core.events import Done, EventHandler, Log, ignore
 from core.examples import (
     Collator,
     Encoder,
@@ -46,9 +44,25 @@ from core.examples import (
 from core.files import atomic_directory, atomic_write_text
 from core.languages import is_english
 from core.models import ResolvedModel, resolve
-from core.runs import STOP_REQUEST, checkpoint_folders, last_checkpoint, step_of
-from core.train_config import RUN_CONFIG, TrainConfig, flag, setting_of, to_json
+from core.runs import checkpoint_folders, last_checkpoint, step_of
+from core.train_config import RUN_CONFIG, TrainConfig, to_json
 from core.train_config import save as save_config
+from core.train_guards import (
+    Diverged,
+    DivergenceGuard,
+    EventsCallback,
+    ResumeLearningRate,
+    callback,
+    check_finite_loss,
+    check_stop,
+    diverged_message,
+    oom_message,
+    out_of_memory,
+    stop_on_sigint,
+    stopped_early,
+    trim_metrics,
+    watch_stop_request,
+)
 from core.training_data import open_training_data
 
 SAMPLE_RATE = 16000
@@ -216,13 +230,13 @@ def _make_trainer_class():
                 text_logp = F.log_softmax(outputs.logits[..., :self.text_vocab].float(), dim=-1)  # as the teacher
                 soft_ce = -(target * text_logp.gather(-1, teacher_ids)).sum(-1)
                 loss = loss + self.distill * _global_mean((soft_ce * plain).sum(), plain.sum().float())
-            _check_finite_loss(loss, self.state.global_step + 1)
+            check_finite_loss(loss, self.state.global_step + 1)
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
             import torch
 
-            from core.evaluate import score_texts
+            from core.scores import score_texts
 
             model = self.model
             was_training = model.training
@@ -280,7 +294,7 @@ def _make_trainer_class():
                 if losses is not None:
                     losses.append(float(self.model(**batch).loss))
                     if not math.isfinite(losses[-1]):
-                        raise _Diverged(self.state.global_step, f"validation loss {losses[-1]}")
+                        raise Diverged(self.state.global_step, f"validation loss {losses[-1]}")
                     if loss_key:
                         self.cache.put_text(loss_key, [losses[-1]])
                 if texts_kept:
@@ -363,208 +377,6 @@ def _base_labels(model, encoder: Encoder, clips: Sequence[np.ndarray], generate_
     return labels
 
 
-class _EventsCallback:
-    """Turns Trainer logs into core events and a `metrics.jsonl` line each (main process only)."""
-
-    def __init__(self, metrics_file: Path, on_event: EventHandler, stop: threading.Event) -> None:
-        self.metrics_file = metrics_file
-        self.on_event = on_event
-        self.stop = stop
-
-    def _write(self, record: dict) -> None:
-        with open(self.metrics_file, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        kind = "eval" if any(key.startswith("eval_") for key in logs) else "train"
-        values = {k.removeprefix("eval_"): float(v) for k, v in logs.items()
-                  if isinstance(v, int | float) and k not in ("epoch", "step")}
-        if kind == "train" and "loss" not in values:
-            return  # the end-of-training summary: not a step row
-        record = {"kind": kind, "step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-                  "time": time.time(), **values}
-        self._write(record)
-        self.on_event(Metrics(kind, state.global_step, float(state.epoch or 0.0), values))
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self.on_event(Progress("train", state.global_step, state.max_steps, "steps"))
-        if self.stop.is_set():
-            control.should_save = True
-            control.should_training_stop = True
-        return control
-
-
-class _Diverged(Exception):
-    """The loss or the weights stopped being finite at `step` (raised before anything of that step is saved)."""
-
-    def __init__(self, step: int, what: str) -> None:
-        super().__init__(f"step {step}: {what}")
-        self.step, self.what = step, what
-
-
-def _check_finite_loss(loss, step: int) -> None:
-    """Stop before a non-finite loss is back-propagated into the weights (the Trainer would only hide it from
-    its logs: `logging_nan_inf_filter`)."""
-    import torch
-
-    if not bool(torch.isfinite(loss.detach()).all()):
-        raise _Diverged(step, f"loss {float(loss.detach().float().mean())}")
-
-
-class _DivergenceGuard:
-    """After each optimizer step, before the Trainer may evaluate or save it: the trainable weights must be
-    finite, so a checkpoint on disk never holds NaN or inf (one reduction, one device sync per step)."""
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        import torch
-
-        params = [p.detach() for p in model.parameters() if p.requires_grad] if model is not None else []
-        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-            bad = "nan" if any(bool(torch.isnan(p).any()) for p in params) else "inf"
-            raise _Diverged(state.global_step, f"weights became {bad}")
-        return control
-
-
-class _ResumeLearningRate:
-    """`--resume --lr X` continues at X, as every other setting given to --resume applies: the checkpoint's
-    optimizer and scheduler would otherwise silently bring back the old rate (and the way out of a diverged run
-    is its last good checkpoint and a lower rate). The same rate changes nothing; a new one is announced."""
-
-    def __init__(self, learning_rate: float, on_event: EventHandler) -> None:
-        self.learning_rate, self.on_event = learning_rate, on_event
-
-    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
-        scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
-        old = list(getattr(scheduler, "base_lrs", None) or [])
-        if optimizer is None or not old or all(rate == self.learning_rate for rate in old):
-            return control
-        for group, rate in zip(optimizer.param_groups, old, strict=False):
-            if rate > 0:
-                group["lr"] = group["lr"] * self.learning_rate / rate  # the same point of the schedule
-            group["initial_lr"] = self.learning_rate
-        scheduler.base_lrs = [self.learning_rate] * len(old)
-        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-        self.on_event(Log(f"learning rate {old[0]:g} → {self.learning_rate:g} from here on"))
-        return control
-
-
-def _diverged_message(err: _Diverged, config: TrainConfig, checkpoints: Path) -> str:
-    if err.step == 0:
-        return f"the base model's validation loss is not finite before any training ({err.what})"
-    last = last_checkpoint(checkpoints)
-    lr = flag("learning_rate")
-    where = (f"the last good checkpoint is {last} ({flag('resume')} with a lower {lr} continues from it)"
-             if last is not None else "no checkpoint was saved before it")
-    return f"training diverged at step {err.step} ({err.what}): lower {lr} (now {config.learning_rate:g}); {where}"
-
-
-def _out_of_memory(err: BaseException) -> bool:
-    """CUDA's torch.OutOfMemoryError, and the plain RuntimeErrors MPS and some CUDA paths raise instead."""
-    import torch
-
-    return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
-
-
-def _oom_message(config: TrainConfig) -> str:
-    """What to try, in the order that costs the least: a smaller batch, then less activation memory."""
-    n = config.batch_size
-    advice = [f"{flag('batch_size')} {n // 2}"] if n > 1 else []
-    if config.caches_encoder:
-        if not config.gradient_checkpointing:
-            advice.append(flag("gradient_checkpointing"))
-    elif config.full_finetune:  # the encoder is trained, with gradient checkpointing already on
-        advice.append(f"LoRA instead of {flag('full_finetune')}")
-    else:
-        advice.append(f"{flag('lora_layers')} decoder (encoder frozen and cached)")
-    if not advice:
-        advice.append(f"a smaller model ({setting_of('model').short}) or {flag('device')} cpu")
-    return f"out of GPU memory at batch size {n}: try {' or '.join(advice)}"
-
-
-def _callback(obj):
-    """Wrap our plain-object callbacks in a TrainerCallback subclass (imported lazily)."""
-    from transformers import TrainerCallback
-
-    class Wrapped(TrainerCallback):
-        def on_log(self, *a, **k):
-            return getattr(obj, "on_log", lambda *a, **k: None)(*a, **k)
-
-        def on_step_end(self, *a, **k):
-            return getattr(obj, "on_step_end", lambda *a, **k: None)(*a, **k)
-
-        def on_train_begin(self, *a, **k):
-            return getattr(obj, "on_train_begin", lambda *a, **k: None)(*a, **k)
-
-    return Wrapped()
-
-
-@contextlib.contextmanager
-def _stop_on_sigint(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C asks the Trainer to save a checkpoint and stop, instead of killing it mid-step."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if stop.is_set():  # a second Ctrl-C: the user means it
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def watch_stop_request(run_dir: Path, stop: threading.Event, poll_s: float = 0.5) -> None:
-    """Set `stop` when RUN_DIR/stop.request appears (the TUI's Stop writes it beside sending SIGINT); a request
-    left by an earlier stop is removed first. A daemon thread: it ends with the process."""
-    request = run_dir / STOP_REQUEST
-    request.unlink(missing_ok=True)
-
-    def watch() -> None:
-        while not stop.is_set():
-            if request.exists():
-                request.unlink(missing_ok=True)
-                stop.set()
-                return
-            time.sleep(poll_s)
-
-    threading.Thread(target=watch, name="stop-request", daemon=True).start()
-
-
-def _stopped_early() -> Cancelled:
-    return Cancelled("training stopped before its first checkpoint; nothing to resume: start it again")
-
-
-def _check_stop(stop: threading.Event) -> None:
-    """Between set-up stages (encoding, labelling, the teacher): a stop asked for there needs no step to land."""
-    if stop.is_set():
-        raise _stopped_early()
-
-
-def _trim_metrics(metrics_file: Path, step: int) -> None:
-    """On resume, forget lines logged after the checkpoint we continue from (they will be logged again)."""
-    if not metrics_file.is_file():
-        return
-    kept = []
-    for line in metrics_file.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:  # a line torn by a kill -9 mid-write
-            continue
-        if row.get("step", 0) <= step:
-            kept.append(line)
-    atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
-
-
 def _mixed_precision(precision: str, use_cuda: bool) -> tuple[bool, bool]:
     """(bf16, fp16) for the Trainer: mixed precision exists only on a GPU; "auto" prefers bf16 (no loss
     scaling) where the card has it."""
@@ -615,7 +427,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 
     model = build_model(resolved, config)
     model.to(device)
-    _check_stop(stop)
+    check_stop(stop)
     cache = EncodedCache(resolved.hf_dir)
     encoder = Encoder(processor, model, device, cache=cache if config.caches_encoder else None)
     collate = Collator(config.caches_encoder)
@@ -644,7 +456,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         guard_rows = labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
         train_parts.append(examples(replay_rows, keywords=(), distilled=True))
         guard_examples = examples(guard_rows, speeds=(1.0,), keywords=())
-        _check_stop(stop)
+        check_stop(stop)
     train_examples = ConcatDataset(train_parts)
     # validation at the training speeds too when it is short (a short recording holds out only a few keyword
     # occurrences, and the checkpoint chosen on them should hold for voices pitched and paced otherwise); a larger
@@ -654,7 +466,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if teacher is not None and not teacher.adapters:
         on_event(Log("computing the base model's distributions for distillation (full fine-tune: before step 1)"))
         teacher.fill(train_examples)
-        _check_stop(stop)
+        check_stop(stop)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -698,15 +510,15 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         save_only_model=False,
         deepspeed=config.deepspeed_config(),
     )
-    events = _EventsCallback(metrics_file, on_event if _is_main_process() else ignore, stop)
+    events = EventsCallback(metrics_file, on_event if _is_main_process() else ignore, stop)
     trainer = _make_trainer_class()(
         model=model, args=args, train_dataset=train_examples, eval_dataset=eval_examples,
         data_collator=Collator(config.caches_encoder),
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or is_english(config.language),
         generate_kwargs=_generate_kwargs(resolved, config),
-        callbacks=[_callback(events), _callback(_DivergenceGuard()),
-                   *([_callback(_ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
+        callbacks=[callback(events), callback(DivergenceGuard()),
+                   *([callback(ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
         other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab,
         guard_examples=guard_examples, guard=config.guard, stop=stop, group_by_length=config.group_by_length,
         cache=cache)
@@ -717,7 +529,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if resume_from is not None:
         step = step_of(resume_from)
         if _is_main_process():
-            _trim_metrics(metrics_file, step)
+            trim_metrics(metrics_file, step)
             for torn in (p for p in checkpoint_folders(checkpoints) if step_of(p) > step):
                 on_event(Log(f"removing {torn.name}: it was cut short while being saved"))
                 shutil.rmtree(torn, ignore_errors=True)
@@ -725,7 +537,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     elif _is_main_process() and metrics_file.exists():
         metrics_file.unlink()
 
-    with _stop_on_sigint(stop):
+    with stop_on_sigint(stop):
         if resume_from is None:  # the step-0 row; a stop lands in it at once (WhisperTrainer._decode)
             on_event(Log(f"baseline evaluation: {len(eval_examples)} validation rows, {len(guard_examples)} guard "
                          "clips"))
@@ -733,14 +545,14 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except KeyboardInterrupt:
             if last_checkpoint(checkpoints) is None:
-                raise _stopped_early() from None
+                raise stopped_early() from None
             raise Cancelled("training interrupted; resume from the last checkpoint with --resume") from None
-        except _Diverged as err:
-            raise JobError(_diverged_message(err, config, checkpoints)) from None
+        except Diverged as err:
+            raise JobError(diverged_message(err, config, checkpoints)) from None
         except RuntimeError as err:
-            if not _out_of_memory(err):
+            if not out_of_memory(err):
                 raise
-            raise JobError(_oom_message(config)) from None
+            raise JobError(oom_message(config)) from None
 
     state = trainer.state
     interrupted = stop.is_set() and state.global_step < state.max_steps

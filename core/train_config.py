@@ -18,6 +18,7 @@ from typing import Any
 
 from core.errors import InputError
 from core.files import atomic_write_text
+from core.languages import is_listed
 from core.models import DEFAULT_MODEL
 from core.vocabulary import Keyword, load_keywords
 
@@ -35,6 +36,16 @@ LORA_LAYERS = ("decoder", "all")
 TASKS = ("transcribe", "translate")
 RUN_CONFIG = "train_config.json"  # in a run folder: the settings it runs with
 BUNDLED_ZERO2 = Path(__file__).resolve().parent / "data" / "deepspeed_zero2.json"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which dataset columns and splits the user named (None: core.training_data finds them by the usual names)."""
+
+    audio: str | None = None
+    text: str | None = None
+    train_split: str | None = None
+    eval_split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,16 +161,12 @@ class TrainConfig:
             raise InputError("checkpoints kept and logging steps must be ≥ 1, warm-up ≥ 0")
         if self.purpose is not None and self.purpose not in PURPOSES:
             raise InputError(f"purpose must be one of {', '.join(PURPOSES)}, not {self.purpose!r}")
-        from core.languages import check_language
-
         check_language(self.language, self.language_token)  # one line for a language Whisper does not list
 
     @property
     def decoding_language(self) -> str | None:
         """The language token the model is trained and decoded under: --language-token, else --language (None:
         the model's default, English). A language Whisper does not list needs a listed one's token."""
-        from core.languages import check_language
-
         return check_language(self.language, self.language_token)
 
     def deepspeed_config(self) -> str | None:
@@ -176,10 +183,8 @@ class TrainConfig:
         return str(path)
 
     @property
-    def columns(self):
+    def columns(self) -> Columns:
         """Which dataset columns and splits were named (core.training_data finds the rest)."""
-        from core.training_data import Columns
-
         return Columns(self.audio_column, self.text_column, self.train_split, self.eval_split)
 
     @property
@@ -203,6 +208,25 @@ def setting_names() -> tuple[str, ...]:
 
 def setting_of(name: str) -> Setting:
     return next(f.metadata["setting"] for f in fields(TrainConfig) if f.name == name)
+
+
+def check_language(language: str | None, token: str | None = None) -> str | None:
+    """The listed language whose token a run uses (None: the model's default); one line, naming the flags to use,
+    when there is none."""
+    if token is not None:
+        if not is_listed(token):
+            raise InputError(f"{flag('language_token')} {token!r} is not a language Whisper lists (e.g. cy, en, de)")
+        if language is None:
+            raise InputError(f"{flag('language_token')} goes with {flag('language')} (the language the recordings "
+                             "are in)")
+        return token.lower()
+    if language is None:
+        return None
+    if not is_listed(language):
+        raise InputError(f"Whisper does not list the language {language!r}: train it under a related listed "
+                         f"language's token, e.g. {flag('language')} {language} {flag('language_token')} cy")
+    return language.lower()
+
 
 
 def flag(name: str) -> str:

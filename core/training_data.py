@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError, JobError
+from core.train_config import Columns
+from core.train_config import flag as flag_of
 
 SAMPLE_RATE = 16000
 AUDIO_NAMES = ("audio",)
@@ -24,16 +26,6 @@ TRAIN_NAMES = ("train",)
 EVAL_NAMES = ("validation", "test", "dev", "valid", "eval")
 SHARD_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-@dataclass(frozen=True)
-class Columns:
-    """What the user named (None: found by the usual names)."""
-
-    audio: str | None = None
-    text: str | None = None
-    train_split: str | None = None
-    eval_split: str | None = None
 
 
 @dataclass
@@ -82,11 +74,12 @@ def decode_audio(audio: dict) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def open_training_data(spec: str | Path, columns: Columns = Columns(), eval_rows: int = 64) -> TrainingData:
+def open_training_data(spec: str | Path, columns: Columns | None = None, eval_rows: int = 64) -> TrainingData:
     """Open `spec` and pick its columns and splits (at most `eval_rows` evaluation rows, spread over the split: every
-    evaluation decodes them); one clear line for anything missing."""
+    evaluation decodes them; columns not named are found by the usual names); one clear line for anything missing."""
     import datasets
 
+    columns = columns or Columns()
     datasets.disable_progress_bars()
     where = Path(spec).name or str(spec)
     loaded = _load(spec, where)
@@ -199,8 +192,6 @@ def _reachable(timeout_s: float = 3.0) -> bool:
 def _pick(named: str | None, usual: tuple[str, ...], available: list[str], missing: str, setting: str) -> str:
     """The named one (it must exist), else the first usual name present (any case); `missing` starts the error,
     which names the flag of `setting` (a TrainConfig field)."""
-    from core.train_config import flag as flag_of
-
     flag = flag_of(setting)
     there = f"there are: {', '.join(available) or 'none'}"
     if named is not None:

@@ -20,7 +20,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
-from core.captions import Captions, Cue, EditText, Finding, ReplaceSpan
+from core.captions import Captions, Cue, Finding
+from core.editing import EditText, ReplaceSpan
 from core.errors import InputError
 
 MAX_KEYWORD_CHARS = 200  # a term or a mis-heard form; real ones are a few words

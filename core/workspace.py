@@ -2,43 +2,39 @@
 
 A workspace (ARCHITECTURE.md, "fix") is a folder with `project.toml` (name, model spec, language, task, paths),
 `keywords.txt`, `audio/`, `captions/<stem>.vtt`, `dataset/`, `runs/<name>/`. The manifest is small
-TOML written atomically by `write_toml` (tomllib reads it; nothing here needs a TOML writer package);
+TOML written atomically by `write_toml` (tomli_w writes it, tomllib reads it);
 keys this module does not know are kept, so later features can add their own settings.
 
-The second half is the captions editor's model, kept here so that the TUI stays a thin view:
-`Review` (per-cue flags: validator findings, keyword suggestions, low-confidence words, computed
-lazily and incrementally after each edit), search, split positions, new cues, audio players.
+The second half is headless logic the screens run on, so that the TUI stays a thin view: adding sources,
+drafts and autosaves. Audio players are `core/player.py`, the dataset Screen 3 plans and builds is
+`core/dataset_plan.py`, and the captions editor's model itself (`Review`: per-cue flags, search, split positions, new
+cues) is `core/review.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
-import operator
 import os
-import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
+
+import tomli_w
 
 from core import captions as caps
-from core.captions import Captions, Cue, EditOp, Finding, Splice
+from core import editing
+from core.captions import Captions
 from core.errors import Cancelled, InputError
-from core.events import Event, EventHandler, Log, Progress, ignore
+from core.events import EventHandler, Log, Progress, ignore
 from core.files import atomic_directory, atomic_write_text, ensure_writable_dir
-from core.vocabulary import Keyword, Suggestion, find_keywords, parse_keywords, suggest
-
-if TYPE_CHECKING:  # core.dataset is imported where it is used: start-up does not need soundfile & co.
-    from core.dataset import PrepareOptions, PrepareResult, Recording, SourcePlan
-    from core.segments import Segment
+from core.vocabulary import Keyword, parse_keywords
 
 MANIFEST = "project.toml"
 KEYWORDS = "keywords.txt"
@@ -58,58 +54,34 @@ ROLES: tuple[Role, ...] = ("train", "validation", "skip")
 # ---------------------------------------------------------------------------- TOML (the small subset we write)
 
 
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped, everything else as is."""
-    escapes = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-    out = []
-    for char in text:
-        if char in escapes:
-            out.append(escapes[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_string(key)
-
-
-def _toml_value(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InputError(f"{where}: TOML cannot hold {value!r} here")
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
+def _check_toml_value(value: Any, where: str) -> None:
+    """Only what the manifest needs: scalars (finite floats) and lists of them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where}: TOML cannot hold {value!r} here")
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
-    raise InputError(f"{where}: cannot write a {type(value).__name__} to TOML")
+        for item in value:
+            _check_toml_value(item, where)
+    elif not isinstance(value, bool | int | float | str):
+        raise InputError(f"{where}: cannot write a {type(value).__name__} to TOML")
 
 
 def write_toml(data: Mapping[str, Any], header: str = "") -> str:
-    """TOML text for scalars, lists of scalars and one level of tables (all the manifest needs)."""
-    lines = [f"# {line}" for line in header.splitlines()]
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+    """TOML text (tomli_w) for scalars, lists of scalars and one level of tables, None values left out, the
+    header as comment lines."""
+    out: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in tables and value is not None:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value, key)}")
-    for name, table in tables.items():
-        lines += ["", f"[{_toml_key(name)}]"]
-        for key, value in table.items():
-            if isinstance(value, Mapping):
-                raise InputError(f"{name}.{key}: nested tables are not supported in {MANIFEST}")
-            if value is not None:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value, f'{name}.{key}')}")
-    return "\n".join(lines).lstrip("\n") + "\n"
+        if isinstance(value, Mapping):
+            table = out[key] = {}
+            for name, item in value.items():
+                if isinstance(item, Mapping):
+                    raise InputError(f"{key}.{name}: nested tables are not supported in {MANIFEST}")
+                if item is not None:
+                    _check_toml_value(item, f"{key}.{name}")
+                    table[name] = item
+        elif value is not None:
+            _check_toml_value(value, key)
+            out[key] = value
+    return "".join(f"# {line}\n" for line in header.splitlines()) + tomli_w.dumps(out)
 
 
 # ---------------------------------------------------------------------------- the workspace
@@ -211,7 +183,7 @@ class Workspace:
         out = []
         for stem in sorted(set(audio) | set(captions), key=str.casefold):
             path = captions.get(stem)
-            autosave = path is not None and caps.autosave_path(path).is_file()
+            autosave = path is not None and editing.autosave_path(path).is_file()
             if path is None:
                 status: Status = "fetched"
             elif autosave or self.statuses.get(stem) == "edited":
@@ -484,7 +456,7 @@ def transcribe_source(workspace: Workspace, audio: Path, engine: Any, on_event: 
 
 def refuse_over_autosave(target: Path) -> None:
     """New captions would throw away the editor's unsaved changes (an autosave): refuse, before any work."""
-    if caps.autosave_path(target).is_file():
+    if editing.autosave_path(target).is_file():
         raise InputError(f"{target.name} has unsaved edits (an autosave): open it in the editor and save or "
                          "discard them first")
 
@@ -494,7 +466,7 @@ def store_draft(workspace: Workspace, audio: Path, captions: Captions) -> Path:
     backup ring, the words beside it (so the editor can flag unsure ones), the source marked transcribed."""
     target = workspace.captions_for(audio)
     caps.write(captions, draft_words_path(target), "json")
-    caps.save(captions, target)
+    editing.save(captions, target)
     workspace.set_status(Path(audio).stem, "transcribed")
     return target
 
@@ -502,11 +474,12 @@ def store_draft(workspace: Workspace, audio: Path, captions: Captions) -> Path:
 def set_aside_autosave(captions_path: Path) -> Path | None:
     """Move an autosave the user neither restored nor discarded into `.history/` (so the next autosave
     cannot overwrite it); returns where it went."""
-    sidecar = caps.autosave_path(captions_path)
+    sidecar = editing.autosave_path(captions_path)
     if not sidecar.is_file():
         return None
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    target = ensure_writable_dir(caps.history_dir(captions_path)) / f"{Path(captions_path).name}.autosave-{stamp}.json"
+    folder = ensure_writable_dir(editing.history_dir(captions_path))
+    target = folder / f"{Path(captions_path).name}.autosave-{stamp}.json"
     os.replace(sidecar, target)
     return target
 
@@ -549,596 +522,3 @@ def import_and_draft(workspace: Workspace, source: str, engines: EngineCache, mo
     if cancel is not None and cancel.is_set():
         raise Cancelled(f"cancelled after fetching {audio.name}")
     return draft(workspace, audio, engines, model, on_event, cancel)
-
-
-# ---------------------------------------------------------------------------- the editor's model
-#
-# The table shows, per cue, flags from three sources: the validator's findings (errors and warnings),
-# keyword suggestions (probable mis-hearings of a keyword) and words the engine was unsure of. Findings
-# are cheap and depend on a cue and the one before it, so after an edit only the changed cues and the cue
-# after them are re-checked. Suggestions cost milliseconds per cue, so they are computed per distinct text,
-# cached, and filled in by a background worker (`pending_texts` / `compute_suggestions` / `add_suggestions`);
-# `flags(i)` says None for suggestions not computed yet.
-
-LOW_CONFIDENCE = 0.5
-
-
-@dataclass(frozen=True)
-class CueFlags:
-    """What is worth a look in one cue. `suggestions` is None while not computed yet."""
-
-    findings: tuple[Finding, ...] = ()
-    suggestions: tuple[Suggestion, ...] | None = ()
-    low_confidence: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "warning")
-
-    @property
-    def flagged(self) -> bool:
-        return bool(self.findings or self.suggestions or self.low_confidence)
-
-    @property
-    def marks(self) -> str:
-        """The table's flags cell: E error, W warning, K keyword suggestion, ? unsure words, … pending."""
-        return "".join(mark for mark, on in (("E", self.errors), ("W", self.warnings), ("K", self.suggestions),
-                                             ("?", self.low_confidence), ("…", self.suggestions is None)) if on)
-
-
-def low_confidence_spans(cue: Cue, threshold: float = LOW_CONFIDENCE) -> tuple[tuple[int, int], ...]:
-    """Character spans of the cue's words whose probability is below `threshold` (words found in order)."""
-    spans, cursor = [], 0
-    for word in cue.words:
-        needle = word.text.strip()
-        found = cue.text.find(needle, cursor) if needle else -1
-        if found < 0:
-            continue
-        cursor = found + len(needle)
-        if word.probability is not None and word.probability < threshold:
-            spans.append((found, cursor))
-    return tuple(spans)
-
-
-def _same_run(old: Sequence[Cue], new: Sequence[Cue], limit: int) -> int:
-    """How many leading cues are the same: runs of identical objects are skipped in C, equality is the fallback."""
-    count = 0
-    while count < limit:
-        count += len(list(itertools.takewhile(bool, map(operator.is_, itertools.islice(old, count, limit),
-                                                           itertools.islice(new, count, limit)))))
-        if count < limit and old[count] == new[count]:
-            count += 1
-        else:
-            break
-    return count
-
-
-def changed_span(old: Sequence[Cue], new: Sequence[Cue]) -> tuple[int, int, int] | None:
-    """(start, old_end, new_end): `old[start:old_end]` became `new[start:new_end]`; None when nothing did.
-
-    Runs on every key press: edits keep untouched cues as the same objects, so this costs microseconds."""
-    limit = min(len(old), len(new))
-    start = _same_run(old, new, limit)
-    if start == len(old) == len(new):
-        return None
-    tail = _same_run(old[::-1], new[::-1], limit - start)
-    return start, len(old) - tail, len(new) - tail
-
-
-def _index_free(finding: Finding) -> Finding:
-    """Findings move with their cue, so the index they were computed at is dropped."""
-    return replace(finding, index=None, line=None)
-
-
-class Review:
-    """Per-cue flags for a list of cues that is being edited (see the section comment).
-
-    Findings come in two kinds: `notices` from reading the file (an arrow typo in this cue's timing line),
-    which stay with their cue until it is edited, and `checks` (timing, length, reading speed), which are
-    re-run for the changed cues and their neighbour after every edit.
-    """
-
-    def __init__(self, captions: Captions | Sequence[Cue], keywords: Sequence[Keyword] = (),
-                 audio_ms: int | None = None) -> None:
-        if not isinstance(captions, Captions):
-            captions = Captions(cues=list(captions))
-        self.audio_ms = audio_ms
-        self.keywords: tuple[Keyword, ...] = tuple(keywords)
-        self.generation = 0  # bumped when the keywords change: stale background results are dropped
-        self._suggestions: dict[str, tuple[Suggestion, ...]] = {}
-        self._spans: dict[str, tuple[tuple[int, int], ...]] = {}
-        self.cues: tuple[Cue, ...] = tuple(captions.cues)
-        problem_codes = {p.code for p in captions.problems}
-        notices: list[list[Finding]] = [[] for _ in self.cues]
-        file_level = []
-        for finding in caps.validate(replace(captions, cues=list(self.cues)), audio_ms):
-            if finding.index is None:
-                file_level.append(finding)
-            elif finding.code in problem_codes:
-                notices[finding.index].append(_index_free(finding))
-        self.file_findings: tuple[Finding, ...] = tuple(file_level)
-        self._notices = [tuple(n) for n in notices]
-        self._checks: list[tuple[Finding, ...]] = self._check(self.cues, 0)
-
-    def _check(self, cues: Sequence[Cue], skip: int) -> list[tuple[Finding, ...]]:
-        """Cue checks for `cues`, dropping the first `skip` (given only as the previous cue's context)."""
-        out: list[list[Finding]] = [[] for _ in cues]
-        for finding in caps.validate(cues, self.audio_ms):
-            if finding.index is not None:
-                out[finding.index].append(_index_free(finding))
-        return [tuple(f) for f in out[skip:]]
-
-    def __len__(self) -> int:
-        return len(self.cues)
-
-    # -- edits
-
-    def update(self, cues: Sequence[Cue]) -> tuple[int, int, int] | None:
-        """Take the cues after an edit; re-check only what changed. Returns `changed_span` (None: nothing)."""
-        cues = tuple(cues)
-        span = changed_span(self.cues, cues)
-        if span is None:
-            return None
-        start, old_end, new_end = span
-        stop = min(new_end + 1, len(cues))  # the cue after the change: its overlap check moved
-        window = max(start - 1, 0)
-        self._checks[start:old_end + (stop - new_end)] = self._check(cues[window:stop], start - window)
-        self._notices[start:old_end] = [()] * (new_end - start)
-        self.cues = cues
-        return span
-
-    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
-        self.keywords = tuple(keywords)
-        self.generation += 1
-        self._suggestions.clear()
-        self._spans.clear()
-
-    def set_audio_ms(self, audio_ms: int | None) -> None:
-        """Knowing the audio's length adds the 'past-audio' check: re-check every cue (milliseconds)."""
-        self.audio_ms = audio_ms
-        self._checks = self._check(self.cues, 0)
-
-    # -- flags
-
-    def flags(self, index: int, compute: bool = False) -> CueFlags:
-        """The flags of cue `index`; suggestions are None until computed (now, when `compute`)."""
-        cue = self.cues[index]
-        suggestions = self._suggestions.get(cue.text)
-        if suggestions is None and compute:
-            suggestions = self._suggest(cue.text)
-        if suggestions is not None:
-            suggestions = tuple(replace(s, index=index) for s in suggestions)
-        return CueFlags(self._notices[index] + self._checks[index], suggestions, low_confidence_spans(cue))
-
-    def _suggest(self, text: str) -> tuple[Suggestion, ...]:
-        found = compute_suggestions([text], self.keywords)[text]
-        self._suggestions[text] = found
-        return found
-
-    def suggestion_at(self, index: int, position: int | None = None) -> Suggestion | None:
-        """The suggestion containing character `position` of cue `index`, else the cue's first one."""
-        suggestions = self.flags(index, compute=True).suggestions or ()
-        if position is not None:
-            for s in suggestions:
-                if s.start <= position <= s.end:
-                    return s
-        return suggestions[0] if suggestions else None
-
-    def keyword_spans(self, text: str) -> tuple[tuple[int, int], ...]:
-        """Where keywords are in `text` (cached per text, for highlighting)."""
-        spans = self._spans.get(text)
-        if spans is None:
-            if len(self._spans) > 8192:
-                self._spans.clear()
-            spans = tuple((m.start, m.end) for m in find_keywords(text, self.keywords))
-            self._spans[text] = spans
-        return spans
-
-    def next_flagged(self, start: int, step: int = 1, wrap: bool = True) -> int | None:
-        """The next cue after `start` (before it, when step is -1) with any flag; computes suggestions on
-        the way where the background worker has not yet."""
-        count = len(self.cues)
-        for offset in range(1, count + (1 if wrap else 0)):
-            index = start + step * offset
-            if not wrap and not 0 <= index < count:
-                return None
-            index %= count
-            if self.flags(index, compute=True).flagged:
-                return index
-        return None
-
-    # -- background filling of suggestions
-
-    def pending_texts(self, order: Iterable[int] = ()) -> list[str]:
-        """Texts with no suggestions computed yet: the cues in `order` first, then all others in order."""
-        seen: set[str] = set()
-        out = []
-        for index in [*order, *range(len(self.cues))]:
-            if 0 <= index < len(self.cues):
-                text = self.cues[index].text
-                if text not in seen and text not in self._suggestions:
-                    seen.add(text)
-                    out.append(text)
-        return out
-
-    def add_suggestions(self, results: Mapping[str, tuple[Suggestion, ...]], generation: int) -> bool:
-        """Take a worker's results; False (and ignored) when the keywords changed since it started."""
-        if generation != self.generation:
-            return False
-        self._suggestions.update(results)
-        return True
-
-    def indices_of(self, texts: Iterable[str]) -> list[int]:
-        wanted = set(texts)
-        return [i for i, cue in enumerate(self.cues) if cue.text in wanted]
-
-
-def compute_suggestions(texts: Sequence[str], keywords: Sequence[Keyword]) -> dict[str, tuple[Suggestion, ...]]:
-    """Suggestions per text (with index 0), for the cache of a Review; pure, so a worker thread may run it."""
-    out: dict[str, list[Suggestion]] = {text: [] for text in texts}
-    for s in suggest(list(texts), keywords):
-        out[texts[s.index]].append(replace(s, index=0))
-    return {text: tuple(found) for text, found in out.items()}
-
-
-@dataclass(frozen=True)
-class ReplaceAll(EditOp):
-    """Replace every cue (restoring an autosave): one undoable step, so undo goes back to the saved file."""
-
-    cues: tuple[Cue, ...]
-    label: str = "restore autosave"
-
-    def plan(self, cues: Sequence[Cue]) -> Splice:
-        return Splice(0, tuple(cues), tuple(self.cues))
-
-    def describe(self) -> str:
-        return self.label
-
-
-def split_position(text: str, cursor: int | None) -> int:
-    """Where to split a cue: at the editor's cursor when it is inside the text, else at the space nearest
-    the middle (so a split key works even before the user placed the cursor)."""
-    if cursor is not None and 0 < cursor < len(text) and text[:cursor].strip() and text[cursor:].strip():
-        return cursor
-    spaces = [m.start() for m in re.finditer(r" ", text)]
-    if not spaces:
-        return len(text) // 2
-    return min(spaces, key=lambda i: (abs(i - len(text) / 2), i))
-
-
-NEW_CUE_MS = 1000
-
-
-def new_cue_after(cues: Sequence[Cue], index: int | None) -> caps.Insert:
-    """An Insert op for an empty cue after cue `index` (at the start when None): in the gap before the
-    next cue when there is one, else one second long."""
-    position = 0 if index is None else index + 1
-    start = cues[index].end if index is not None and cues else 0
-    end = start + NEW_CUE_MS
-    if position < len(cues) and cues[position].start > start:
-        end = min(end, cues[position].start)
-    return caps.Insert(position, Cue(start, max(end, start + 1), ""))
-
-
-def find_next(cues: Sequence[Cue], query: str, start: int, step: int = 1) -> int | None:
-    """The next cue after `start` (wrapping) whose text contains `query`, ignoring case; None if none."""
-    needle = query.casefold().strip()
-    if not needle or not cues:
-        return None
-    for offset in range(1, len(cues) + 1):
-        index = (start + step * offset) % len(cues)
-        if needle in cues[index].text.casefold():
-            return index
-    return None
-
-
-def match_spans(text: str, query: str) -> tuple[tuple[int, int], ...]:
-    """Where `query` occurs in `text`, ignoring case (for highlighting search hits)."""
-    needle = query.strip()
-    if not needle:
-        return ()
-    return tuple((m.start(), m.end()) for m in re.finditer(re.escape(needle), text, re.IGNORECASE))
-
-
-# ---------------------------------------------------------------------------- playing a cue
-
-PLAYERS = ("ffplay", "paplay", "aplay")
-
-
-def find_player(which: Callable[[str], str | None] = shutil.which) -> str | None:
-    """The first audio player on PATH; `WHISPER_TUI_PLAYER` picks one (or `none` for none)."""
-    wanted = os.environ.get("WHISPER_TUI_PLAYER", "").strip()
-    if wanted:
-        return None if wanted.lower() == "none" else which(wanted)
-    return next((path for name in PLAYERS if (path := which(name))), None)
-
-
-def player_command(player: str, audio: Path, start_ms: int = 0, end_ms: int | None = None) -> list[str]:
-    """The command line that plays `audio` (ffplay seeks itself; the others get a clip file)."""
-    name = Path(player).name
-    if name == "ffplay":
-        cmd = [player, "-nodisp", "-autoexit", "-loglevel", "quiet", "-ss", f"{start_ms / 1000:.3f}"]
-        if end_ms is not None:
-            cmd += ["-t", f"{max(end_ms - start_ms, 1) / 1000:.3f}"]
-        return [*cmd, str(audio)]
-    return [player, str(audio)]
-
-
-def needs_clip(player: str) -> bool:
-    """Players that cannot seek need the cue cut to its own WAV first."""
-    return Path(player).name != "ffplay"
-
-
-def clip_path(workspace: Workspace, captions_path: Path, index: int) -> Path:
-    return workspace.clips_dir / f"{Path(captions_path).stem}-cue{index + 1:04d}.wav"
-
-
-def write_clip(audio: Path, cue: Cue, out: Path) -> Path:
-    """Cut one cue's audio to a 16 kHz mono WAV (atomically)."""
-    from core.audio import load_audio, write_wav
-
-    duration = max(cue.duration, 1) / 1000
-    return write_wav(out, load_audio(Path(audio), start_s=cue.start / 1000, duration_s=duration))
-
-
-def start_player(cmd: Sequence[str]) -> subprocess.Popen:
-    """Start a player without waiting for it and without letting it touch the terminal."""
-    try:
-        return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    except OSError as err:
-        raise InputError(f"cannot run {cmd[0]}: {err.strerror or err}") from None
-
-
-# ---------------------------------------------------------------------------- the dataset from the workspace
-#
-# Screen 3 shows the rows `prepare` would write for this workspace, and builds them. Each source takes part by
-# its role (`Workspace.roles`): train sources give training rows, and ~15 % of their cues are held out for
-# validation when no source has the validation role; the validation source gives the validation rows.
-# Planning reads only the captions, so the screen re-plans on the UI thread after every change (measured on
-# a busy 2-core box: 0.5 s for 3.5 hours of cues, 0.9 s with views; the sample takes 10 ms). Building
-# decodes the audio through `core.dataset.prepare` with the same recordings and options, so the rows written
-# are the rows shown. Nothing is dropped silently: sources that give no rows and cues that cannot be used are
-# entries of the plan too, with why.
-
-SEGMENT_CLIP = "whisper-tui-segment.wav"
-_PROBLEM_FLAGS = {"too_long": "too long", "no_text": "no text", "bad_times": "bad time", "past_end": "past end",
-                  "overlaps_unusable": "overlap!"}
-EntryKind = Literal["row", "cue", "source"]
-EntrySeverity = Literal["info", "warning", "error"]
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """One line of a dataset plan: a training `row` (split "train" or "validation"), a `cue` left out (its
-    Problem's message as text), or a `source` that gives no rows or needs a word (why, as text).
-
-    `cues` are 0-based positions in the source's captions file; `keyword_spans` index into `text`.
-    """
-
-    kind: EntryKind
-    stem: str
-    text: str
-    split: str = ""
-    start_ms: int = 0
-    end_ms: int = 0
-    cues: tuple[int, ...] = ()
-    flags: tuple[str, ...] = ()
-    keyword_spans: tuple[tuple[int, int], ...] = ()
-    severity: EntrySeverity = "info"
-
-    @property
-    def duration_ms(self) -> int:
-        return self.end_ms - self.start_ms
-
-
-@dataclass(frozen=True)
-class DatasetPlan:
-    """The workspace's dataset before it is built: every entry, what `prepare` gets, and why it cannot run."""
-
-    entries: tuple[PlanEntry, ...]
-    train: tuple[Recording, ...]
-    validation: Recording | None
-    views: bool
-    errors: tuple[str, ...] = ()  # empty: `build_dataset` may run
-
-    def rows(self, split: str | None = None) -> list[PlanEntry]:
-        return [e for e in self.entries if e.kind == "row" and (split is None or e.split == split)]
-
-    def totals(self, split: str) -> tuple[int, int]:
-        """(rows, milliseconds of audio) of one split."""
-        rows = self.rows(split)
-        return len(rows), sum(e.duration_ms for e in rows)
-
-    @property
-    def left_out(self) -> list[PlanEntry]:
-        """Cues that are in no row (and why)."""
-        return [e for e in self.entries if e.kind == "cue"]
-
-    def options(self) -> PrepareOptions:
-        from core.dataset import PrepareOptions
-
-        return PrepareOptions(views=self.views)
-
-
-def _source_entry(stem: str, text: str, flag: str, severity: EntrySeverity = "info") -> PlanEntry:
-    return PlanEntry("source", stem, text, flags=(flag,), severity=severity)
-
-
-def _row_keyword_spans(segment: Segment,
-                       spans_of: Callable[[str], list[tuple[int, int]]]) -> tuple[tuple[int, int], ...]:
-    """Keyword spans in `segment.text`, found cue by cue (each cue's text is searched once however many rows
-    hold it, which is what keeps planning with views fast; a keyword split across two cues is not lit)."""
-    out: list[tuple[int, int]] = []
-    offset = 0
-    for cue in segment.cues:
-        text = cue.text.strip()
-        if text:
-            out += [(offset + start, offset + end) for start, end in spans_of(text)]
-            offset += len(text) + 1
-    return tuple(out)
-
-
-def _plan_entries(stem: str, source_plan: SourcePlan, keywords: Sequence[Keyword]) -> list[PlanEntry]:
-    """A SourcePlan's rows (flagged: keywords found, overlapping cues kept together) and its left-out cues."""
-    overlapping = {p.index for p in source_plan.problems if p.kind == "overlap"}
-    cache: dict[str, list[tuple[int, int]]] = {}
-
-    def spans_of(text: str) -> list[tuple[int, int]]:
-        if text not in cache:
-            cache[text] = [(m.start, m.end) for m in find_keywords(text, keywords)]
-        return cache[text]
-
-    entries = []
-    for row in source_plan.rows:
-        segment = row.segment
-        spans = _row_keyword_spans(segment, spans_of)
-        flags = ((f"K{len(spans)}",) if spans else ()) + (("overlap",) if overlapping & set(segment.indices) else ())
-        entries.append(PlanEntry("row", stem, segment.text, row.split, segment.start_ms, segment.end_ms,
-                                 tuple(sorted(segment.indices)), flags, spans))
-    entries += [PlanEntry("cue", stem, p.message, "", p.start_ms, p.start_ms + p.duration_ms, (p.index,),
-                          (_PROBLEM_FLAGS.get(p.kind, p.kind),), severity="warning")
-                for p in source_plan.problems if p.kind != "overlap"]
-    entries.sort(key=lambda e: (e.start_ms, e.end_ms, e.kind != "row"))
-    return entries
-
-
-def plan_dataset(workspace: Workspace, views: bool | None = None) -> DatasetPlan:
-    """Plan the workspace's dataset from its captions and roles, without reading any audio.
-
-    A source whose captions cannot be used (unreadable, too few cues to hold some out, no audio file) is an
-    error entry, so the others still show; building refuses until it is fixed or skipped.
-    """
-    from core.dataset import PrepareOptions, Recording, plan_training, plan_validation
-
-    options = PrepareOptions() if views is None else PrepareOptions(views=views)
-    views = options.views
-    entries: list[PlanEntry] = []
-    errors: list[str] = []
-    try:
-        keywords = workspace.keywords()
-    except InputError as err:
-        keywords = []
-        entries.append(PlanEntry("source", "", f"keywords not highlighted: {err}", flags=("keywords",),
-                                 severity="warning"))
-    roles = workspace.roles()
-    sources = workspace.sources()
-    hold = not any(roles[s.stem] == "validation" and s.captions is not None for s in sources)
-    train: list[Recording] = []
-    validation: Recording | None = None
-    for source in sources:
-        role = roles[source.stem]
-        if role == "skip":
-            entries.append(_source_entry(source.stem, "skipped: its role is skip", "skip"))
-            continue
-        if source.captions is None:
-            entries.append(_source_entry(source.stem, "no captions yet: transcribe it first", "no cues"))
-            continue
-        if source.audio is None:
-            message = f"{source.captions.name} has no audio file in {workspace.audio_dir.name}/"
-            entries.append(_source_entry(source.stem, message, "no audio", "error"))
-            errors.append(message)
-            continue
-        if role == "validation" and validation is not None:
-            message = (f"{source.stem}: only one validation source is supported ({validation.audio.stem} is one); "
-                       "give the others the train or skip role")
-            entries.append(_source_entry(source.stem, message, "2nd val", "error"))
-            errors.append(message)
-            continue
-        recording = Recording(source.audio, source.captions)
-        try:
-            source_plan = plan_training(recording, options, hold) if role == "train" else plan_validation(
-                recording, options)
-        except InputError as err:
-            entries.append(_source_entry(source.stem, str(err), "error", "error"))
-            errors.append(str(err))
-            continue
-        if source.autosave:
-            entries.append(_source_entry(source.stem, "has unsaved edits in the editor: the saved file is used",
-                                         "unsaved", "warning"))
-        if role == "train":
-            train.append(recording)
-        else:
-            validation = recording
-        entries += _plan_entries(source.stem, source_plan, keywords)
-    plan = DatasetPlan(tuple(entries), tuple(train), validation, views)
-    if not train and not errors:
-        errors.append("no training source: set a captioned source's role to train")
-    elif train and not plan.rows("validation") and not errors:
-        errors.append("no validation rows")  # hold-out always gives some; kept as a guard
-    return replace(plan, errors=tuple(errors))
-
-
-def build_dataset(workspace: Workspace, plan: DatasetPlan, on_event: EventHandler = ignore,
-                  cancel: threading.Event | None = None) -> PrepareResult:
-    """Write the planned dataset to the workspace's dataset/ (atomically: a cancel or a failure leaves the
-    previous one as it was); returns core.dataset's PrepareResult."""
-    from core.dataset import prepare
-
-    if plan.errors:
-        more = f" (+{len(plan.errors) - 1} more)" if len(plan.errors) > 1 else ""
-        raise InputError(f"cannot build the dataset: {plan.errors[0]}{more}")
-
-    def forward(event: Event) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("dataset build cancelled; the previous dataset is unchanged")
-        on_event(event)
-
-    return prepare(list(plan.train), workspace.dataset_dir, plan.validation, plan.options(), forward)
-
-
-@dataclass(frozen=True)
-class BuiltDataset:
-    """What dataset/ holds now (from its marker file), and whether the plan has moved on since."""
-
-    rows: dict[str, int]
-    seconds: dict[str, float]
-    built_at: float  # the marker's mtime
-    stale: bool
-
-
-def built_dataset(workspace: Workspace, plan: DatasetPlan | None = None) -> BuiltDataset | None:
-    """The dataset in dataset/, or None when there is none (or it is not ours). Stale when it was built from
-    other sources, options or split sizes than `plan`, or a source's captions changed after it was built."""
-    import json
-    from dataclasses import asdict
-
-    from core.dataset import MARKER
-
-    marker = workspace.dataset_dir / MARKER
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-        built_at = marker.stat().st_mtime
-        splits = {str(k): v for k, v in data["splits"].items()}
-        rows = {k: int(v["rows"]) for k, v in splits.items()}
-        seconds = {k: float(v["seconds"]) for k, v in splits.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    stale = False
-    if plan is not None:
-        recordings = [*plan.train, *([plan.validation] if plan.validation is not None else [])]
-        wanted = [{"audio": str(r.audio), "captions": str(r.captions)} for r in recordings]
-        try:
-            changed = any(r.captions.stat().st_mtime > built_at for r in recordings)
-        except OSError:
-            changed = True
-        counts = {split: plan.totals(split)[0] for split in rows}
-        stale = (data.get("sources") != wanted or data.get("options") != asdict(plan.options()) or changed
-                 or counts != rows)
-    return BuiltDataset(rows, seconds, built_at, stale)
-
-
-def play_span(audio: Path, start_ms: int, end_ms: int) -> subprocess.Popen:
-    """Play [start_ms, end_ms) of `audio` without waiting (a clip is cut first for players that cannot seek);
-    InputError when there is no player."""
-    player = find_player()
-    if player is None:
-        raise InputError("no audio player here (ffplay, paplay, aplay; WHISPER_TUI_PLAYER names one)")
-    if needs_clip(player):
-        clip = write_clip(audio, Cue(start_ms, end_ms, ""), Path(tempfile.gettempdir()) / SEGMENT_CLIP)
-        return start_player(player_command(player, clip))
-    return start_player(player_command(player, audio, start_ms, end_ms))

@@ -30,7 +30,7 @@ import numpy as np
 from core import audio as audio_io
 from core.captions import Captions, Cue
 from core.captions import write as write_captions
-from core.evaluate import normalize
+from core.scores import normalize
 from core.vocabulary import common_words
 from tests import setup_test_data as test_data
 

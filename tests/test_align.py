@@ -18,8 +18,9 @@ from core.align import script_lines
 from core.captions import Word
 from core.errors import InputError
 from core.reading_script import read_script
+from core.review import low_confidence_spans
 from core.script_match import pair_words, plan_items
-from core.workspace import draft_words_path, low_confidence_spans, read_for_editing
+from core.workspace import draft_words_path, read_for_editing
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sample_data" / "script"

@@ -71,7 +71,7 @@ def test_batched_draft_from_the_command_line(tmp_path):
     assert batched[0].start >= 0 and batched[-1].end <= duration_seconds(SAMPLES / "validation.mp3") * 1000 + 1
 
     def wer(cues: list[Cue]) -> float:
-        from core.evaluate import score_texts
+        from core.scores import score_texts
 
         return score_texts([reference], [" ".join(c.text for c in cues)]).wer
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from core import captions as caps
+from core import editing
 from core.errors import InputError
 from core.workspace import create_workspace
 
@@ -33,12 +34,13 @@ SAVER = """
 import sys
 from pathlib import Path
 from core import captions as caps
+from core import editing
 path = Path(sys.argv[1])
 versions = [caps.read(Path(p)) for p in sys.argv[2:4]]
 print("ready", flush=True)
 n = 0
 while True:
-    caps.save(versions[n % 2], path)
+    editing.save(versions[n % 2], path)
     n += 1
 """
 
@@ -60,7 +62,7 @@ def test_sigkill_while_saving_leaves_the_old_or_the_new_file(tmp_path: Path) -> 
     caps.write(old, sources[0])
     caps.write(new, sources[1])
     expected_cues = [caps.read(source).cues for source in sources]
-    caps.save(old, path)
+    editing.save(old, path)
 
     rng = random.Random(7)
     kills: list[str] = []  # where each kill landed
@@ -68,7 +70,7 @@ def test_sigkill_while_saving_leaves_the_old_or_the_new_file(tmp_path: Path) -> 
 
     def temp_files() -> set[Path]:
         """The hidden temp files of an atomic write in progress: the file's own, or its backup copy's."""
-        return set(path.parent.glob(f".{path.name}.*.tmp")) | set(caps.history_dir(path).glob(".*.tmp"))
+        return set(path.parent.glob(f".{path.name}.*.tmp")) | set(editing.history_dir(path).glob(".*.tmp"))
 
     for attempt in range(KILLS):
         child = subprocess.Popen([sys.executable, "-c", SAVER, str(path), str(sources[1]), str(sources[0])],
@@ -103,8 +105,8 @@ def test_sigkill_while_saving_leaves_the_old_or_the_new_file(tmp_path: Path) -> 
         for entry in path.parent.iterdir():
             assert entry == path or entry.name.startswith("."), entry
         assert [s.captions for s in workspace.sources()] == [path]
-        assert caps.find_newer_autosave(path) is None
-        for backup in caps.list_backups(path):  # the backup ring is written atomically too
+        assert editing.find_newer_autosave(path) is None
+        for backup in editing.list_backups(path):  # the backup ring is written atomically too
             assert backup.read_bytes() in rendered, backup
     counts = {where: kills.count(where) for where in dict.fromkeys(kills)}
     print(f"\n{KILLS} kills while saving a {CUES}-cue file: {counts}")
@@ -136,11 +138,11 @@ def test_resume_skips_a_checkpoint_cut_short(tmp_path: Path) -> None:
 
 
 def test_resume_forgets_a_metrics_line_torn_by_a_kill(tmp_path: Path) -> None:
-    from core.train import _trim_metrics
+    from core.train_guards import trim_metrics
 
     metrics = tmp_path / "metrics.jsonl"
     rows = [{"kind": "eval", "step": 0, "wer": 0.5}, {"kind": "train", "step": 2, "loss": 1.0},
             {"kind": "eval", "step": 4, "wer": 0.4}, {"kind": "train", "step": 6, "loss": 0.5}]
     metrics.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"kind": "train", "st')
-    _trim_metrics(metrics, 4)
+    trim_metrics(metrics, 4)
     assert [json.loads(line) for line in metrics.read_text().splitlines()] == rows[:3]

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 import pytest
 
 from core import captions as caps
-from core.captions import (
-    Cue,
+from core import editing
+from core.captions import Cue, Word
+from core.editing import (
     Delete,
     EditOp,
     EditSession,
@@ -22,7 +23,6 @@ from core.captions import (
     ReplaceSpan,
     ShiftRange,
     Split,
-    Word,
 )
 from core.errors import InputError
 
@@ -242,58 +242,58 @@ def age(path, seconds: float) -> None:
 
 
 def test_autosave_sidecar_keeps_words_and_is_found_when_newer_and_different(vtt):
-    assert caps.autosave_path(vtt) == vtt.parent / ".talk.vtt.autosave.json"
+    assert editing.autosave_path(vtt) == vtt.parent / ".talk.vtt.autosave.json"
     session = EditSession(caps.read(vtt))
-    assert caps.find_newer_autosave(vtt) is None
+    assert editing.find_newer_autosave(vtt) is None
     session.apply(EditText(0, "hello"))
     session.apply(Insert(2, Cue(5000, 6000, "words", words=(Word(5000, 5500, "words", 0.75),))))
-    sidecar = caps.write_autosave(session, vtt)
+    sidecar = editing.write_autosave(session, vtt)
     age(vtt, 5)
-    assert caps.find_newer_autosave(vtt) == sidecar
-    restored = caps.restore_autosave(vtt)
+    assert editing.find_newer_autosave(vtt) == sidecar
+    restored = editing.restore_autosave(vtt)
     assert tuple(restored.cues) == session.cues and restored.source == vtt
     age(sidecar, 10)
-    assert caps.find_newer_autosave(vtt) is None  # the file was changed after the autosave: it wins
+    assert editing.find_newer_autosave(vtt) is None  # the file was changed after the autosave: it wins
 
 
 def test_autosave_equal_to_the_file_is_not_offered(vtt):
     session = EditSession(caps.read(vtt))
     session.apply(EditText(0, "changed"))
     session.undo()
-    caps.write_autosave(session, vtt)
+    editing.write_autosave(session, vtt)
     age(vtt, 5)
-    assert caps.find_newer_autosave(vtt) is None
+    assert editing.find_newer_autosave(vtt) is None
 
 
 def test_autosave_is_offered_when_the_file_is_gone_or_unreadable(vtt):
-    caps.write_autosave([Cue(0, 1000, "only")], vtt)
+    editing.write_autosave([Cue(0, 1000, "only")], vtt)
     vtt.write_text("garbage, not captions")
     age(vtt, 5)
-    assert caps.find_newer_autosave(vtt) == caps.autosave_path(vtt)
+    assert editing.find_newer_autosave(vtt) == editing.autosave_path(vtt)
     vtt.unlink()
-    assert caps.find_newer_autosave(vtt) == caps.autosave_path(vtt)
+    assert editing.find_newer_autosave(vtt) == editing.autosave_path(vtt)
     with pytest.raises(InputError, match="no autosave"):
-        caps.restore_autosave(vtt.with_name("other.vtt"))
+        editing.restore_autosave(vtt.with_name("other.vtt"))
 
 
 def test_save_backs_up_writes_and_clears_the_autosave(vtt):
     session = EditSession(caps.read(vtt))
     session.apply(EditText(1, "edited"))
-    caps.write_autosave(session, vtt)
-    assert caps.save(session) == vtt
-    assert not session.dirty and not caps.autosave_path(vtt).exists()
+    editing.write_autosave(session, vtt)
+    assert editing.save(session) == vtt
+    assert not session.dirty and not editing.autosave_path(vtt).exists()
     assert [c.text for c in caps.read(vtt).cues] == ["hi", "edited"]
-    (backup,) = caps.list_backups(vtt)
+    (backup,) = editing.list_backups(vtt)
     assert re.fullmatch(r"talk\.\d{8}T\d{9}\.vtt", backup.name) and backup.parent == vtt.parent / ".history"
     assert backup.read_text() == VTT
-    caps.save(session)  # nothing changed: no new backup
-    assert len(caps.list_backups(vtt)) == 1
+    editing.save(session)  # nothing changed: no new backup
+    assert len(editing.list_backups(vtt)) == 1
 
 
 def test_backup_ring_keeps_the_newest(vtt):
     for n in range(25):
-        caps.save([Cue(0, 1000, f"version {n}")], vtt, keep=20)
-    backups = caps.list_backups(vtt)
+        editing.save([Cue(0, 1000, f"version {n}")], vtt, keep=20)
+    backups = editing.list_backups(vtt)
     assert len(backups) == 20 and backups == sorted(backups)
     assert [caps.read(b).cues[0].text for b in backups[-2:]] == ["version 22", "version 23"]
     assert caps.read(backups[0]).cues[0].text == "version 4"
@@ -301,6 +301,6 @@ def test_backup_ring_keeps_the_newest(vtt):
 
 def test_save_needs_a_path_and_new_files_get_no_backup(tmp_path):
     with pytest.raises(InputError, match="no file to save to"):
-        caps.save(EditSession(BASE))
-    path = caps.save(EditSession(BASE), tmp_path / "new.srt")
-    assert caps.list_backups(path) == [] and caps.read(path).cues[2] == Cue(5000, 6000, "third")
+        editing.save(EditSession(BASE))
+    path = editing.save(EditSession(BASE), tmp_path / "new.srt")
+    assert editing.list_backups(path) == [] and caps.read(path).cues[2] == Cue(5000, 6000, "third")

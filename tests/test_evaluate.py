@@ -17,7 +17,9 @@ import pytest
 from core import audio as audio_io
 from core import captions as caps
 from core.errors import InputError
-from core.evaluate import Substitution, evaluate, load_report, normalize, reference_captions, resolve_run, score_texts
+from core.evaluate import evaluate, reference_captions, resolve_run
+from core.report import load_report
+from core.scores import Substitution, normalize, score_texts
 from tests.human_speech import MissingSpeechData, build_human_control, has_asterisk, librivox_clips
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ import pytest
 
 from core import train_config
 from core.errors import InputError
-from core.languages import WHISPER_LANGUAGES, check_language
+from core.languages import WHISPER_LANGUAGES
 from core.repetition import compression_ratio, is_loop, most_repeated
-from core.train_config import PURPOSE_SETTINGS, from_args
+from core.train_config import PURPOSE_SETTINGS, check_language, from_args
 from tests.test_train_settings import train_parser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import jiwer
 import pytest
 
 from core import audio, captions
-from core.evaluate import normalize
+from core.scores import normalize
 
 pytestmark = pytest.mark.slow  # real training runs: minutes each (CI runs them)
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from core.audio import ffmpeg_binary
 from core.captions import read
 from core.errors import InputError
 from core.examples import TableRows
-from core.training_data import Columns, kind_of, open_training_data
+from core.train_config import Columns
+from core.training_data import kind_of, open_training_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"

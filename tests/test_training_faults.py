@@ -119,15 +119,15 @@ def test_out_of_memory_in_a_real_run_is_one_line_with_what_to_try(small_dataset:
 def test_out_of_memory_is_recognised_in_each_form() -> None:
     import torch
 
-    from core.train import _out_of_memory
+    from core.train_guards import out_of_memory
 
-    assert _out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"))
-    assert _out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB, other allocations: "
+    assert out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"))
+    assert out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB, other allocations: "
                                        "1.00 GB, max allowed: 9.07 GB). Tried to allocate 256 MB on private pool."))
-    assert _out_of_memory(RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously "
+    assert out_of_memory(RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously "
                                        "reported"))
-    assert not _out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x384 and 512x384)"))
-    assert not _out_of_memory(ValueError("out of memory"))  # only what torch raises
+    assert not out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x384 and 512x384)"))
+    assert not out_of_memory(ValueError("out of memory"))  # only what torch raises
 
 
 @pytest.mark.parametrize(
@@ -145,9 +145,10 @@ def test_out_of_memory_is_recognised_in_each_form() -> None:
 )
 def test_out_of_memory_advice_names_real_flags(settings: dict, expected: str) -> None:
     from core.cli import _train_arguments
-    from core.train import TrainConfig, _oom_message
+    from core.train import TrainConfig
+    from core.train_guards import oom_message
 
-    message = _oom_message(TrainConfig(dataset=Path("d"), output=Path("o"), **settings))
+    message = oom_message(TrainConfig(dataset=Path("d"), output=Path("o"), **settings))
     assert message == expected
     parser = argparse.ArgumentParser()
     _train_arguments(parser)  # what `whisper-tui train --help` lists
@@ -162,18 +163,18 @@ def test_the_guard_stops_on_non_finite_weights_or_loss() -> None:
     import torch
     from transformers import TrainerControl, TrainerState
 
-    from core.train import _check_finite_loss, _Diverged, _DivergenceGuard
+    from core.train_guards import Diverged, DivergenceGuard, check_finite_loss
 
     layer = torch.nn.Linear(4, 4)
     state = TrainerState(global_step=7)
-    assert _DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer) is not None
+    assert DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer) is not None
     with torch.no_grad():
         layer.weight[0, 0] = float("inf")
-    with pytest.raises(_Diverged, match="step 7: weights became inf"):
-        _DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer)
+    with pytest.raises(Diverged, match="step 7: weights became inf"):
+        DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer)
     layer.weight.requires_grad_(False)  # frozen weights are not ours to judge
-    _DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer)
+    DivergenceGuard().on_step_end(None, state, TrainerControl(), model=layer)
 
-    _check_finite_loss(torch.tensor(2.5), 3)
-    with pytest.raises(_Diverged, match="step 3: loss nan"):
-        _check_finite_loss(torch.tensor(float("nan")), 3)
+    check_finite_loss(torch.tensor(2.5), 3)
+    with pytest.raises(Diverged, match="step 3: loss nan"):
+        check_finite_loss(torch.tensor(float("nan")), 3)

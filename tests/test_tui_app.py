@@ -14,6 +14,7 @@ from textual.command import CommandPalette
 from textual.widgets import DataTable, Input
 
 from core import captions as caps
+from core import editing
 from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing
 from tests.tui_helpers import Tmux, app_command, app_env, running, wait_for
 from tui.app import WhisperTuiApp
@@ -125,7 +126,7 @@ async def test_help_lists_every_binding(workspace: Workspace) -> None:
         assert isinstance(app.screen, HelpScreen)
         rows = key_rows(app, {})
         listed = {row.binding_id for row in rows}
-        assert binding_ids() <= listed
+        assert binding_ids(WhisperTuiApp) <= listed
         assert {"editor.next_flag", "editor.undo", "fetch.transcribe", "app.help", "keywords.save",
                 "table.down"} <= listed
         sections = {row.section for row in rows}
@@ -239,7 +240,7 @@ def test_sigkill_mid_edit_loses_nothing(workspace: Workspace, tmp_path: Path) ->
         terminal.wait_closed(10)  # the pane closes once the process is gone
         assert not running(pid)
         assert "mixture 8 by 7B" in path.read_text()  # never saved...
-        assert caps.find_newer_autosave(path) is not None  # ...but autosaved
+        assert editing.find_newer_autosave(path) is not None  # ...but autosaved
 
         terminal = Tmux()
         terminal.start(command, env)

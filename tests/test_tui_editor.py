@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from core import captions as caps
+from core import editing
 from core.workspace import Workspace
 from tests.tui_helpers import FLAGGED, KEYWORD, MISHEARD, wait_for
 from tui.app import WhisperTuiApp
@@ -138,14 +139,14 @@ async def test_autosave_appears_within_two_seconds_and_save_clears_it(workspace:
         editor = await open_editor(pilot)
         await pilot.press("n", "a")
         edited = time.monotonic()
-        await wait_for(pilot, lambda: caps.autosave_path(path).is_file(), timeout=2.0)
+        await wait_for(pilot, lambda: editing.autosave_path(path).is_file(), timeout=2.0)
         assert time.monotonic() - edited <= 2.0
-        assert caps.read(caps.autosave_path(path), "json").cues == list(editor.session.cues)
-        assert caps.find_newer_autosave(path) is not None
+        assert caps.read(editing.autosave_path(path), "json").cues == list(editor.session.cues)
+        assert editing.find_newer_autosave(path) is not None
         await pilot.press("ctrl+s")
-        assert not caps.autosave_path(path).exists() and not editor.session.dirty
+        assert not editing.autosave_path(path).exists() and not editor.session.dirty
         assert KEYWORD in caps.read(path).cues[FLAGGED].text
-        assert caps.list_backups(path)  # the previous version went into .history/
+        assert editing.list_backups(path)  # the previous version went into .history/
         assert {s.stem: s.status for s in workspace.sources()}["train"] == "edited"
 
 
@@ -153,7 +154,7 @@ async def test_restore_modal_offers_a_newer_autosave(workspace: Workspace) -> No
     path = workspace.captions_dir / "train.vtt"
     saved = caps.read(path)
     crashed = [c.with_text(c.text.upper()) if i == 0 else c for i, c in enumerate(saved.cues)]
-    caps.write_autosave(crashed, path)
+    editing.write_autosave(crashed, path)
     app = WhisperTuiApp(workspace)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
@@ -170,15 +171,15 @@ async def test_restore_modal_offers_a_newer_autosave(workspace: Workspace) -> No
 async def test_restore_modal_discard_or_keep_aside(workspace: Workspace, key: str, kept_aside: int) -> None:
     """`d` discards the autosave; Esc opens the saved file and keeps the autosave in .history/."""
     path = workspace.captions_dir / "train.vtt"
-    caps.write_autosave([caps.Cue(0, 1000, "only this")], path)
+    editing.write_autosave([caps.Cue(0, 1000, "only this")], path)
     app = WhisperTuiApp(workspace)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
         await pilot.press(key)
         editor = await open_editor(pilot)
-        assert len(editor.session.cues) == 17 and not caps.autosave_path(path).exists()
-        kept = list(caps.history_dir(path).glob("train.vtt.autosave-*.json"))
+        assert len(editor.session.cues) == 17 and not editing.autosave_path(path).exists()
+        kept = list(editing.history_dir(path).glob("train.vtt.autosave-*.json"))
         assert len(kept) == kept_aside and all(caps.read(k, "json").cues[0].text == "only this" for k in kept)
 
 
@@ -189,7 +190,7 @@ async def test_quit_with_unsaved_edits_asks_and_keeps_the_autosave(workspace: Wo
         editor = await open_editor(pilot)
         await pilot.press("n", "a", "ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        assert caps.autosave_path(path).is_file()  # written at once, before the question
+        assert editing.autosave_path(path).is_file()  # written at once, before the question
         await pilot.press("c")
         assert app.is_running and app.screen is editor
         await pilot.press("ctrl+q")
@@ -197,7 +198,7 @@ async def test_quit_with_unsaved_edits_asks_and_keeps_the_autosave(workspace: Wo
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
     assert MISHEARD in caps.read(path).cues[FLAGGED].text  # not saved...
-    assert KEYWORD in caps.read(caps.autosave_path(path), "json").cues[FLAGGED].text  # ...but not lost
+    assert KEYWORD in caps.read(editing.autosave_path(path), "json").cues[FLAGGED].text  # ...but not lost
 
 
 async def test_quit_and_save(workspace: Workspace) -> None:
@@ -209,7 +210,7 @@ async def test_quit_and_save(workspace: Workspace) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
         await pilot.press("s")
         await wait_for(pilot, lambda: not app.is_running)
-    assert KEYWORD in caps.read(path).cues[FLAGGED].text and not caps.autosave_path(path).exists()
+    assert KEYWORD in caps.read(path).cues[FLAGGED].text and not editing.autosave_path(path).exists()
 
 
 async def test_keywords_panel_saves_and_rehighlights(workspace: Workspace) -> None:

@@ -19,21 +19,8 @@ from textual.widgets import DataTable
 from core import captions as caps
 from core.dataset import PrepareOptions, Recording, prepare
 from core.errors import InputError, JobError
-from core.evaluate import (
-    BASELINE,
-    FINE_TUNED,
-    PROMPTED,
-    Report,
-    compare,
-    diff_words,
-    evaluate,
-    leaders,
-    list_runs,
-    load_report,
-    push_model,
-    reference_captions,
-    write_report,
-)
+from core.evaluate import compare, diff_words, evaluate, push_model, reference_captions
+from core.report import BASELINE, FINE_TUNED, PROMPTED, Report, leaders, list_runs, load_report, write_report
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
 from core.workspace import Workspace

@@ -12,16 +12,10 @@ from textual.pilot import Pilot
 
 from core import captions as caps
 from core.dataset import PrepareOptions, Recording, plan
+from core.dataset_plan import DatasetPlan, PlanEntry, build_dataset, built_dataset, plan_dataset
 from core.errors import Cancelled, InputError
 from core.segments import MAX_MS
-from core.workspace import (
-    DatasetPlan,
-    PlanEntry,
-    Workspace,
-    build_dataset,
-    built_dataset,
-    plan_dataset,
-)
+from core.workspace import Workspace
 from tests.tui_helpers import SAMPLES, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens.editor import EditorScreen

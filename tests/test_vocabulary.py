@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import captions as caps
-from core.captions import Cue, EditSession, Word
+from core.captions import Cue, Word
+from core.editing import EditSession
 from core.errors import InputError
 from core.vocabulary import (
     MIN_SCORE,

@@ -9,9 +9,22 @@ from pathlib import Path
 import pytest
 
 from core import captions as caps
+from core import editing, player
 from core import workspace as ws
-from core.captions import Cue, EditSession, EditText, MergeWithNext, Nudge, Split, Word
+from core.captions import Cue, Word
+from core.editing import EditSession, EditText, MergeWithNext, Nudge, Split
 from core.errors import InputError
+from core.review import (
+    ReplaceAll,
+    Review,
+    changed_span,
+    compute_suggestions,
+    find_next,
+    low_confidence_spans,
+    match_spans,
+    new_cue_after,
+    split_position,
+)
 from core.vocabulary import Keyword, load_keywords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,8 +134,8 @@ def test_sources_and_statuses(tmp_path: Path) -> None:
     assert ws.open_workspace(workspace.root).sources()[0].status == "edited"
     workspace.set_status("draft", "transcribed")
     assert "draft" not in ws.open_workspace(workspace.root).statuses
-    caps.write_autosave([Cue(0, 1000, "changed")], workspace.captions_for(Path("talk2.wav")))
-    caps.write_autosave([Cue(0, 1000, "changed")], by_stem["draft"].captions)
+    editing.write_autosave([Cue(0, 1000, "changed")], workspace.captions_for(Path("talk2.wav")))
+    editing.write_autosave([Cue(0, 1000, "changed")], by_stem["draft"].captions)
     draft = next(s for s in workspace.sources() if s.stem == "draft")
     assert draft.status == "edited" and draft.autosave
     assert workspace.audio_for(by_stem["draft"].captions) == by_stem["draft"].audio
@@ -154,7 +167,7 @@ def test_draft_words_come_back_for_cues_still_as_drafted(tmp_path: Path) -> None
     caps.write(caps.Captions(cues=[Cue(0, 1000, "Mixtral"), Cue(1000, 2000, "b")]), path)  # cue 1 was edited
     edited = ws.read_for_editing(path)
     assert edited.cues[0].words == () and edited.cues[1].words == draft.cues[1].words
-    assert ws.low_confidence_spans(edited.cues[1]) == ((0, 1),)
+    assert low_confidence_spans(edited.cues[1]) == ((0, 1),)
     ws.draft_words_path(path).write_text("not json")
     assert ws.read_for_editing(path).cues[1].words == ()
 
@@ -162,11 +175,11 @@ def test_draft_words_come_back_for_cues_still_as_drafted(tmp_path: Path) -> None
 def test_set_aside_autosave(tmp_path: Path) -> None:
     path = tmp_path / "talk.vtt"
     assert ws.set_aside_autosave(path) is None
-    caps.write_autosave([Cue(0, 1000, "unsaved")], path)
+    editing.write_autosave([Cue(0, 1000, "unsaved")], path)
     kept = ws.set_aside_autosave(path)
-    assert kept.parent == caps.history_dir(path) and kept.name.startswith("talk.vtt.autosave-")
-    assert not caps.autosave_path(path).exists() and caps.read(kept, "json").cues[0].text == "unsaved"
-    assert caps.list_backups(path) == []  # not mistaken for a backup of the captions
+    assert kept.parent == editing.history_dir(path) and kept.name.startswith("talk.vtt.autosave-")
+    assert not editing.autosave_path(path).exists() and caps.read(kept, "json").cues[0].text == "unsaved"
+    assert editing.list_backups(path) == []  # not mistaken for a backup of the captions
 
 
 def test_save_keywords_checks_before_writing(tmp_path: Path) -> None:
@@ -207,7 +220,7 @@ def _cues() -> list[Cue]:
 
 
 def test_review_flags() -> None:
-    review = ws.Review(_cues(), KEYWORDS)
+    review = Review(_cues(), KEYWORDS)
     assert review.flags(0).suggestions is None and review.flags(0).marks == "…"
     first = review.flags(0, compute=True)
     assert [s.term for s in first.suggestions] == ["Mixtral 8x7B"] and first.marks == "K"
@@ -220,7 +233,7 @@ def test_review_flags() -> None:
 
 
 def test_review_next_flagged_wraps_and_goes_back() -> None:
-    review = ws.Review(_cues(), KEYWORDS)
+    review = Review(_cues(), KEYWORDS)
     assert review.next_flagged(0) == 2
     assert review.next_flagged(3) == 0
     assert review.next_flagged(2, step=-1) == 0
@@ -229,11 +242,11 @@ def test_review_next_flagged_wraps_and_goes_back() -> None:
 
 def test_review_incremental_update_matches_full_recheck() -> None:
     session = EditSession(_cues())
-    review = ws.Review(session.cues, KEYWORDS)
+    review = Review(session.cues, KEYWORDS)
     for op in [Nudge(2, 1000), Split(0, 20), MergeWithNext(1), EditText(3, ""), Nudge(0, 0, 9000)]:
         session.apply(op)
         assert review.update(session.cues) is not None
-        fresh = ws.Review(session.cues, KEYWORDS)
+        fresh = Review(session.cues, KEYWORDS)
         assert [review.flags(i).findings for i in range(len(session.cues))] == \
                [fresh.flags(i).findings for i in range(len(session.cues))]
     session.undo()
@@ -243,7 +256,7 @@ def test_review_incremental_update_matches_full_recheck() -> None:
 
 def test_review_keeps_parse_notices_until_the_cue_is_edited() -> None:
     captions = caps.parse("WEBVTT\n\n00:00.000 -> 00:01.000\nfirst\n\n00:01.000 --> 00:02.000\nsecond\n")
-    review = ws.Review(captions, [])
+    review = Review(captions, [])
     assert [f.code for f in review.flags(0).findings] == ["arrow"]
     session = EditSession(captions)
     session.apply(Nudge(1, 0, 100))
@@ -255,27 +268,27 @@ def test_review_keeps_parse_notices_until_the_cue_is_edited() -> None:
 
 
 def test_review_background_results_and_keyword_changes() -> None:
-    review = ws.Review(_cues(), KEYWORDS)
+    review = Review(_cues(), KEYWORDS)
     texts = review.pending_texts(order=[3])
     assert texts[0] == "unsure words" and len(texts) == 4
-    results = ws.compute_suggestions(texts, review.keywords)
+    results = compute_suggestions(texts, review.keywords)
     generation = review.generation
     review.set_keywords([Keyword("Phi-2")])
     assert not review.add_suggestions(results, generation)
-    assert review.add_suggestions(ws.compute_suggestions(texts, review.keywords), review.generation)
+    assert review.add_suggestions(compute_suggestions(texts, review.keywords), review.generation)
     assert review.pending_texts() == []
     assert review.flags(0).suggestions == ()
     assert review.indices_of(["unsure words"]) == [3]
 
 
 def test_review_past_audio_check() -> None:
-    review = ws.Review(_cues(), [])
+    review = Review(_cues(), [])
     review.set_audio_ms(10_000)
     assert [f.code for f in review.flags(3).findings] == ["past-audio"]
 
 
 def test_suggestion_at_and_replace_all_undo() -> None:
-    review = ws.Review(_cues(), KEYWORDS)
+    review = Review(_cues(), KEYWORDS)
     suggestion = review.suggestion_at(0, 30)
     assert suggestion.term == "Mixtral 8x7B" and suggestion.index == 0
     assert review.suggestion_at(0, 0) == suggestion  # not on a span: the cue's first
@@ -284,7 +297,7 @@ def test_suggestion_at_and_replace_all_undo() -> None:
     session.apply(suggestion.as_edit())
     assert session.cues[0].text.startswith("Today we compare Mixtral 8x7B")
     restored = tuple(c.with_text(c.text.upper()) for c in _cues())
-    session.apply(ws.ReplaceAll(restored))
+    session.apply(ReplaceAll(restored))
     assert session.cues == restored and session.dirty
     session.undo()
     assert session.cues[0].text.startswith("Today we compare Mixtral")
@@ -299,7 +312,7 @@ def test_suggestion_at_and_replace_all_undo() -> None:
 ])
 def test_changed_span(old: tuple, new: tuple, span: tuple | None) -> None:
     as_cues = [tuple(Cue(int(x * 1000), int(x * 1000) + 1, str(x)) for x in seq) for seq in (old, new)]
-    assert ws.changed_span(*as_cues) == span
+    assert changed_span(*as_cues) == span
 
 
 @pytest.mark.parametrize("text, cursor, expected", [
@@ -307,47 +320,47 @@ def test_changed_span(old: tuple, new: tuple, span: tuple | None) -> None:
     ("abcdef", None, 3), ("one two", 7, 3),
 ])
 def test_split_position(text: str, cursor: int | None, expected: int) -> None:
-    assert ws.split_position(text, cursor) == expected
+    assert split_position(text, cursor) == expected
 
 
 def test_new_cue_after_fits_the_gap() -> None:
     cues = [Cue(0, 1000, "a"), Cue(1500, 2000, "b")]
-    assert ws.new_cue_after(cues, 0).cue == Cue(1000, 1500, "") and ws.new_cue_after(cues, 0).index == 1
-    assert ws.new_cue_after(cues, 1).cue == Cue(2000, 3000, "")
-    assert ws.new_cue_after([], None).cue == Cue(0, 1000, "")
+    assert new_cue_after(cues, 0).cue == Cue(1000, 1500, "") and new_cue_after(cues, 0).index == 1
+    assert new_cue_after(cues, 1).cue == Cue(2000, 3000, "")
+    assert new_cue_after([], None).cue == Cue(0, 1000, "")
     touching = [Cue(0, 1000, "a"), Cue(1000, 2000, "b")]
-    assert ws.new_cue_after(touching, 0).cue == Cue(1000, 2000, "")  # no gap: a full second, flagged as overlap
+    assert new_cue_after(touching, 0).cue == Cue(1000, 2000, "")  # no gap: a full second, flagged as overlap
 
 
 def test_find_next_and_match_spans() -> None:
     cues = _cues()
-    assert ws.find_next(cues, "PHI", 0) == 0  # wraps round to itself
-    assert ws.find_next(cues, "words", 0) == 3
-    assert ws.find_next(cues, "here", 3, step=-1) == 1
-    assert ws.find_next(cues, "  ", 0) is None and ws.find_next(cues, "zzz", 0) is None
-    assert ws.match_spans("Phi and phi", "PHI") == ((0, 3), (8, 11))
+    assert find_next(cues, "PHI", 0) == 0  # wraps round to itself
+    assert find_next(cues, "words", 0) == 3
+    assert find_next(cues, "here", 3, step=-1) == 1
+    assert find_next(cues, "  ", 0) is None and find_next(cues, "zzz", 0) is None
+    assert match_spans("Phi and phi", "PHI") == ((0, 3), (8, 11))
 
 
 def test_players(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WHISPER_TUI_PLAYER", raising=False)
-    assert ws.find_player(lambda name: None) is None
-    assert ws.find_player(lambda name: f"/bin/{name}" if name == "aplay" else None) == "/bin/aplay"
+    assert player.find_player(lambda name: None) is None
+    assert player.find_player(lambda name: f"/bin/{name}" if name == "aplay" else None) == "/bin/aplay"
     monkeypatch.setenv("WHISPER_TUI_PLAYER", "none")
-    assert ws.find_player(lambda name: f"/bin/{name}") is None
-    cmd = ws.player_command("/usr/bin/ffplay", Path("a.mp3"), 1500, 4000)
+    assert player.find_player(lambda name: f"/bin/{name}") is None
+    cmd = player.player_command("/usr/bin/ffplay", Path("a.mp3"), 1500, 4000)
     assert cmd[:3] == ["/usr/bin/ffplay", "-nodisp", "-autoexit"] and cmd[-5:] == ["-ss", "1.500", "-t", "2.500",
                                                                                    "a.mp3"]
-    assert ws.player_command("aplay", Path("c.wav")) == ["aplay", "c.wav"] and ws.needs_clip("aplay")
+    assert player.player_command("aplay", Path("c.wav")) == ["aplay", "c.wav"] and player.needs_clip("aplay")
     with pytest.raises(InputError):
-        ws.start_player([str(tmp_path / "no-such-player")])
+        player.start_player([str(tmp_path / "no-such-player")])
 
 
 def test_write_clip(tmp_path: Path) -> None:
     import soundfile as sf
 
     workspace = ws.create_workspace(tmp_path / "p")
-    out = ws.clip_path(workspace, workspace.captions_dir / "train.vtt", 2)
+    out = player.clip_path(workspace, workspace.captions_dir / "train.vtt", 2)
     assert out.name == "train-cue0003.wav"
-    ws.write_clip(SAMPLES / "train.mp3", Cue(300, 8307, "x"), out)
+    player.write_clip(SAMPLES / "train.mp3", Cue(300, 8307, "x"), out)
     info = sf.info(str(out))
     assert info.samplerate == 16000 and abs(info.duration - 8.007) < 0.01

@@ -55,7 +55,7 @@ class WhisperTuiApp(App[int]):
     def on_mount(self) -> None:
         from tui.screens.help import binding_ids
 
-        self.keymap, warnings = load_keymap(self.keymap_file, binding_ids())
+        self.keymap, warnings = load_keymap(self.keymap_file, binding_ids(type(self)))
         if self.keymap:
             self.set_keymap(self.keymap)
         for warning in warnings:

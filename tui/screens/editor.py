@@ -2,13 +2,11 @@
 
 All editing goes through core: an `EditSession` (undoable ops) and a `Review` (per-cue flags, updated only
 for the cues an edit changed). This screen maps keys to ops, repaints the rows that changed, autosaves
-within a second of an edit (core.captions.write_autosave, atomic) and saves for real with backups.
+within a second of an edit (core.editing.write_autosave, atomic) and saves for real with backups.
 """
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -24,27 +22,16 @@ from textual.widgets import Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from core import captions as caps
+from core import editing
 from core.align import align_source, retime
-from core.captions import EditOp, EditSession, EditText, MergeWithNext, Nudge, Split, clean_text, format_timestamp
+from core.captions import clean_text, format_timestamp
+from core.editing import EditOp, EditSession, EditText, MergeWithNext, Nudge, Split
 from core.errors import WhisperTuiError
 from core.events import Log
+from core.player import Player, clip_path, write_clip
+from core.review import ReplaceAll, Review, compute_suggestions, find_next, new_cue_after, split_position
 from core.vocabulary import Suggestion
-from core.workspace import (
-    ReplaceAll,
-    Review,
-    clip_path,
-    compute_suggestions,
-    find_next,
-    find_player,
-    needs_clip,
-    new_cue_after,
-    player_command,
-    read_for_editing,
-    set_aside_autosave,
-    split_position,
-    start_player,
-    write_clip,
-)
+from core.workspace import read_for_editing, set_aside_autosave
 from tui.jobs import JobEnded, JobEvent
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import Choice, ChoiceModal
@@ -129,7 +116,7 @@ class EditorScreen(WorkbenchScreen):
         self._autosaved_revision = 0
         self._autosave_lock = threading.Lock()
         self._written: dict[Path, int] = {}  # the newest revision written to each file's autosave
-        self._player: subprocess.Popen | None = None
+        self.player = Player("cue")
         self._asking: Path | None = None  # the file whose restore question is on screen
         self._loaded_mtime: int | None = None
 
@@ -171,7 +158,7 @@ class EditorScreen(WorkbenchScreen):
                 self.open_captions(first)
 
     def on_unmount(self) -> None:
-        self._stop_player()
+        self.player.stop()
 
     # -- opening
 
@@ -195,7 +182,7 @@ class EditorScreen(WorkbenchScreen):
             self.keep_unsaved()
             self.say(f"unsaved edits of {self.path.name if self.path else ''} are kept in its autosave", "warning")
         try:
-            autosave = caps.find_newer_autosave(path)
+            autosave = editing.find_newer_autosave(path)
         except (WhisperTuiError, OSError):
             autosave = None
         if autosave is None:
@@ -205,7 +192,7 @@ class EditorScreen(WorkbenchScreen):
         def answered(choice: str | None) -> None:
             self._asking = None
             if choice == "discard":
-                caps.discard_autosave(path)
+                editing.discard_autosave(path)
             elif choice != "restore":
                 kept = set_aside_autosave(path)
                 if kept is not None:
@@ -230,7 +217,7 @@ class EditorScreen(WorkbenchScreen):
         session = EditSession(captions)
         if restore:
             try:
-                session.apply(ReplaceAll(tuple(caps.restore_autosave(path).cues)))
+                session.apply(ReplaceAll(tuple(editing.restore_autosave(path).cues)))
             except WhisperTuiError as err:
                 self.say(f"could not restore the autosave: {err}", "error")
         self.path, self.session, self._typing = path, session, None
@@ -461,7 +448,7 @@ class EditorScreen(WorkbenchScreen):
     def action_delete(self) -> None:
         index = self._current()
         if index is not None:
-            self.apply(caps.Delete(index))
+            self.apply(editing.Delete(index))
 
     def action_undo(self) -> None:
         self._undo_redo(undo=True)
@@ -532,7 +519,7 @@ class EditorScreen(WorkbenchScreen):
             return False
         try:
             with self._autosave_lock:  # a late autosave of an older revision must not follow the save
-                caps.save(self.session, self.path)
+                editing.save(self.session, self.path)
                 self._written[self.path] = self.session.revision
             self._loaded_mtime = self._mtime()
             self.workspace.set_status(self.path.stem, "edited")
@@ -572,9 +559,9 @@ class EditorScreen(WorkbenchScreen):
                 return None
             try:
                 if snapshot is None:
-                    caps.discard_autosave(path)
+                    editing.discard_autosave(path)
                 else:
-                    caps.write_autosave(snapshot, path)
+                    editing.write_autosave(snapshot, path)
             except (WhisperTuiError, OSError) as err:
                 return f"autosave failed: {err}"
             self._written[path] = revision
@@ -724,40 +711,24 @@ class EditorScreen(WorkbenchScreen):
         if found is None:
             return
         index, audio = found
-        player = find_player()
-        if player is None:
+        if not self.player.available:
             target = clip_path(self.workspace, self.path or Path("clip"), index)
             self.say(f"no audio player here (ffplay, paplay, aplay): press w to write this cue to "
                      f"{target.parent.name}/{target.name}", "warning")
             return
         assert self.session is not None
-        self._play(player, audio, self.session.cues[index])
+        cue = self.session.cues[index]
+        self._play(audio, cue.start, cue.end)
 
     @work(thread=True, exclusive=True, group="audio", exit_on_error=False)
-    def _play(self, player: str, audio: Path, cue: caps.Cue) -> None:
+    def _play(self, audio: Path, start_ms: int, end_ms: int) -> None:
+        """In a thread: players that cannot seek get the cue cut to a clip first (a decode)."""
         try:
-            if needs_clip(player):
-                clip = Path(tempfile.gettempdir()) / "whisper-tui-cue.wav"
-                cmd = player_command(player, write_clip(audio, cue, clip))
-            else:
-                cmd = player_command(player, audio, cue.start, cue.end)
-            self.app.call_from_thread(self._started_player, cmd)
+            name = self.player.play(audio, start_ms, end_ms)
         except (WhisperTuiError, OSError) as err:
             self.app.call_from_thread(self.say, f"cannot play: {err}", "error")
-
-    def _started_player(self, cmd: list[str]) -> None:
-        self._stop_player()
-        try:
-            self._player = start_player(cmd)
-        except WhisperTuiError as err:
-            self.say(str(err), "error")
             return
-        self.say(f"playing with {Path(cmd[0]).name}")
-
-    def _stop_player(self) -> None:
-        if self._player is not None and self._player.poll() is None:
-            self._player.terminate()
-        self._player = None
+        self.app.call_from_thread(self.say, f"playing with {name}")
 
     def action_write_clip(self) -> None:
         found = self._cue_audio()

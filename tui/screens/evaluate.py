@@ -25,26 +25,20 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
 
 from core.captions import format_timestamp
 from core.errors import Cancelled, InputError
-from core.evaluate import (
+from core.evaluate import Comparison, WordMark, compare, evaluate, push_model, reference_captions, resolve_run
+from core.events import Event, EventHandler, Log, Progress
+from core.report import (
     BASELINE,
     FINE_TUNED,
     PROMPTED,
-    Comparison,
     Report,
-    WordMark,
-    compare,
-    evaluate,
     evaluation_dir,
     keyword_table,
     leaders,
     list_runs,
     load_report,
     overall_table,
-    push_model,
-    reference_captions,
-    resolve_run,
 )
-from core.events import Event, EventHandler, Log, Progress
 from core.train import export_ct2
 from core.vocabulary import Keyword, find_keywords
 from core.workspace import Source

@@ -65,12 +65,12 @@ def key_rows(app: App, keymap: Mapping[str, str]) -> list[KeyRow]:
     return rows
 
 
-def binding_ids() -> set[str]:
-    """Every binding id the keymap file may name (for warnings about typos)."""
-    from tui.app import WhisperTuiApp
+def binding_ids(app_class: type[App]) -> set[str]:
+    """Every binding id the keymap file may name (for warnings about typos). The app passes its own class, so this
+    module never imports the app that imports it."""
     from tui.screens.start import StartScreen
 
-    ids = {b.id for b in [*class_bindings(WhisperTuiApp), *class_bindings(Screen), *class_bindings(StartScreen)]
+    ids = {b.id for b in [*class_bindings(app_class), *class_bindings(Screen), *class_bindings(StartScreen)]
            if b.id}
     for spec in SCREENS.values():
         screen_cls = spec.load()

@@ -1,13 +1,12 @@
 """Screen 3, Segments: the ≤ 30 s training rows the workspace's captions give, and building the dataset.
 
-A thin view over `core.workspace.plan_dataset` / `build_dataset`: the plan (rows per split, cues left out and
+A thin view over `core.dataset_plan.plan_dataset` / `build_dataset`: the plan (rows per split, cues left out and
 why, sources giving no rows) is recomputed from the captions whenever something may have changed it (the
 screen is shown again, a role or the views switch changed), which takes milliseconds since no audio is read.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -23,10 +22,12 @@ from textual.widgets import ProgressBar
 
 from core.captions import format_timestamp
 from core.dataset import PrepareOptions
+from core.dataset_plan import DatasetPlan, PlanEntry, build_dataset, built_dataset, plan_dataset
 from core.errors import WhisperTuiError
 from core.events import Log, Progress
+from core.player import Player
 from core.segments import MAX_MS
-from core.workspace import ROLES, DatasetPlan, PlanEntry, Role, build_dataset, built_dataset, plan_dataset, play_span
+from core.workspace import ROLES, Role
 from tui.jobs import JobEnded, JobEvent, progress_text
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.cue_table import highlighted
@@ -173,7 +174,7 @@ class SegmentsScreen(WorkbenchScreen):
         self.views = PrepareOptions().views  # the same rows `whisper-tui prepare` makes by default
         self.plan: DatasetPlan | None = None
         self._placed: int | None = None  # where `replan` put the cursor: that move is not the user's
-        self._player: subprocess.Popen | None = None
+        self.player = Player("segment")
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="segments"):
@@ -206,7 +207,7 @@ class SegmentsScreen(WorkbenchScreen):
 
     def on_unmount(self) -> None:
         super().on_unmount()
-        self._stop_player()
+        self.player.stop()
 
     # -- the plan
 
@@ -323,34 +324,24 @@ class SegmentsScreen(WorkbenchScreen):
         if audio is None:
             self.say(f"no audio for {entry.stem} in {self.workspace.audio_dir.name}/", "warning")
             return
-        self._stop_player()
+        self.player.stop()
         self._play(audio, max(entry.start_ms, 0), entry.end_ms)
 
     @work(thread=True, exclusive=True, group="audio", exit_on_error=False)
     def _play(self, audio: Path, start_ms: int, end_ms: int) -> None:
         """In a thread: players that cannot seek get a clip cut first (a decode)."""
         try:
-            player = play_span(audio, start_ms, end_ms)
+            name = self.player.play(audio, start_ms, end_ms)
         except (WhisperTuiError, OSError) as err:
             self.app.call_from_thread(self.say, f"cannot play: {err}", "warning")
             return
-        self.app.call_from_thread(self._playing, player)
-
-    def _playing(self, player: subprocess.Popen) -> None:
-        self._stop_player()
-        self._player = player
-        self.say(f"playing with {Path(str(player.args[0])).name}")
-
-    def _stop_player(self) -> None:
-        if self._player is not None and self._player.poll() is None:
-            self._player.terminate()
-        self._player = None
+        self.app.call_from_thread(self.say, f"playing with {name}")
 
     def action_cancel(self) -> None:
         if self.cancel_job():
             self.say("cancelling the build…")
         else:
-            self._stop_player()
+            self.player.stop()
 
     def action_build(self) -> None:
         plan = self.replan()  # build what the captions say now, not what they said when the screen was shown

@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 
 from core.captions import format_timestamp
-from core.workspace import CueFlags, Review, match_spans
+from core.review import CueFlags, Review, match_spans
 from tui.widgets.table import Column, VirtualTable
 
 FLAG_STYLES = {"E": "cue-table--error", "W": "cue-table--warning", "K": "cue-table--suggestion",
