@@ -7,7 +7,7 @@ loads not counted; cue edges against the truth the synthesis measured; the devia
 
 End to end (`--train`, about half an hour on 2 cores): `whisper-tui script --min 2` on the sample keywords → the
 script read by the train voices (make_script_sample.py) → `align` → `prepare` → `train` (defaults, tiny.en),
-3 seeds; the same with the reading's true captions; keyword recall of each run on the test part's keyword sets
+5 seeds; the same with the reading's true captions; keyword recall of each run on the test part's keyword sets
 (a neural voice, espeak-ng accents, flite voices: per cue, greedy). Runs are kept in bench/work/script/, reused.
 
     python bench/script_bench.py            # speed and accuracy; the end-to-end table from kept runs
@@ -40,7 +40,9 @@ FOLDER = WORK / "script"
 KEYWORDS = SAMPLE_DATA / "keywords.txt"
 READING = SAMPLE_DATA / "script"
 SECTION = "## Script and alignment (issue 16)"
-SEEDS = (0, 1, 2)
+# five seeds, not three: the two captions give rows within 0.1 s of each other, yet the checkpoint chosen flips
+# between epochs 1 and 3 on one word of the forgetting guard (drift 3 or 4 words of 178), seed by seed
+SEEDS = (0, 1, 2, 3, 4)
 MODEL = "tiny.en"
 TEST_SETS = {"neural": "test/neural", "espeak": "test/espeak", "flite": "test/flite"}
 CAPTIONS = {"aligned": "`align`'s captions", "truth": "the true captions"}
@@ -132,6 +134,12 @@ def score(model: Path) -> dict[str, float]:
     return {name: r.scores.recall for name, r in zip(TEST_SETS, report.variants[0].results, strict=True)}
 
 
+def chosen_step(captions: str, seed: int) -> str:
+    """The step of the checkpoint a kept run chose (its report.json)."""
+    report = load_json(FOLDER / "runs" / captions / f"seed{seed}" / "run" / "report.json")
+    return str(report.get("best_checkpoint", "?")).rpartition("-")[2]
+
+
 def write(speed_data: dict) -> None:
     rt = speed_data["align_s"] / speed_data["audio_s"]
     lines = [
@@ -172,7 +180,14 @@ def write(speed_data: dict) -> None:
             train_s = statistics.mean(r["train_s"] for r in group)
             lines.append(f"| {CAPTIONS[captions]} | {train_s:.0f} | {' | '.join(cells)} | {means[captions]:.3f} |")
         gap = means["aligned"] - means["truth"]
-        lines += ["", f"Aligned minus true captions: {gap:+.3f} mean recall (acceptance: within 0.05)."]
+        lines += ["", f"Aligned minus true captions: {gap:+.3f} mean recall (acceptance: within 0.05).", "",
+                  "Per seed, mean recall over the three voice families (the checkpoint the run chose, by step):", "",
+                  "| seed | " + " | ".join(CAPTIONS.values()) + " | difference |", "|---|---|---|---|"]
+        for seed, aligned, truth in zip(SEEDS, runs["aligned"], runs["truth"], strict=True):
+            cells = [f"{statistics.mean(r['recall'].values()):.3f} ({chosen_step(r['captions'], seed)})"
+                     for r in (aligned, truth)]
+            difference = statistics.mean(aligned["recall"].values()) - statistics.mean(truth["recall"].values())
+            lines.append(f"| {seed} | {' | '.join(cells)} | {difference:+.3f} |")
     else:
         lines.append("End to end: not run yet (`python bench/script_bench.py --train`).")
     write_section(SECTION, "\n".join(lines), RESULTS)

@@ -24,8 +24,8 @@ import numpy as np
 from core import audio as audio_io
 from core.captions import Captions, Cue, Word, format_timestamp
 from core.editing import EditOp, Splice
-from core.errors import Cancelled, InputError, JobError
-from core.events import EventHandler, Log, Progress, ignore
+from core.errors import InputError, JobError
+from core.events import QUIET, EventHandler, Job, Log, Progress, ignore
 from core.models import ResolvedModel, resolve
 from core.script_match import Stretch, plan_items
 from core.transcribe import quoted
@@ -165,10 +165,10 @@ class Aligner:
         self.language = engine.options.language or ("en" if not resolved.multilingual else None)
         self._tokenizers: dict[str, object] = {}
 
-    def draft(self, path: Path, on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Captions:
+    def draft(self, path: Path, job: Job = QUIET) -> Captions:
         from core.transcribe import transcribe
 
-        return transcribe(path, self.engine, on_event, cancel)
+        return transcribe(path, self.engine, job)
 
     def _tokenizer(self, language: str | None):
         """faster-whisper's tokenizer for the language (made once per language: every window asks for it)."""
@@ -308,13 +308,13 @@ def snap_to_pauses(lines: list[list[Word]], pauses: Pauses) -> list[list[Word]]:
 # ---------------------------------------------------------------------------- the whole job
 
 
-def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHandler = ignore,
-          cancel: threading.Event | None = None) -> Alignment:
-    """Time the script's lines in the recording at `path`: one cue per line read, deviations reported."""
+def align(path: Path, lines: Sequence[str], aligner: Aligner, job: Job = QUIET) -> Alignment:
+    """Time the script's lines in the recording at `path`: one cue per line read, deviations reported; a cancel
+    lands in the draft or between windows."""
     path = Path(path)
     if not lines:
         raise InputError("the script has no text to align")
-    draft = aligner.draft(path, on_event, cancel)
+    draft = aligner.draft(path, job)
     draft_words = [w for cue in draft.cues for w in cue.words if w.text.strip()]
     if not draft_words:
         raise JobError(f"{path.name}: no speech found to align the script to")
@@ -323,9 +323,8 @@ def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHan
     _cut(items, draft_words, pauses)
     groups = _windows(items)
     for number, group in enumerate(groups, start=1):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("alignment cancelled")
-        on_event(Progress("align", number - 1, len(groups), "windows"))
+        job.check("alignment cancelled")
+        job.emit(Progress("align", number - 1, len(groups), "windows"))
         if group[0].kind == "added":
             group[0].timed = [replace(w, probability=UNSURE) for w in draft_words[group[0].first:group[0].last + 1]]
             continue
@@ -334,7 +333,7 @@ def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHan
         if end_ms - start_ms > WINDOW_S * 1000 or samples.size == 0:
             for item in group:  # longer than a window: keep the draft's times for it
                 item.timed, item.unsure = _draft_times(item, draft_words), True
-            on_event(Log(f"{format_timestamp(start_ms)}: a line longer than 30 s keeps the draft's timing",
+            job.emit(Log(f"{format_timestamp(start_ms)}: a line longer than 30 s keeps the draft's timing",
                          level="warning"))
             continue
         try:
@@ -344,7 +343,7 @@ def align(path: Path, lines: Sequence[str], aligner: Aligner, on_event: EventHan
         timed = snap_to_pauses(timed, pauses)
         for item, words in zip(group, timed, strict=True):
             item.timed = words
-    on_event(Progress("align", len(groups), len(groups), "windows"))
+    job.emit(Progress("align", len(groups), len(groups), "windows"))
     return _result(lines, items, skipped, draft, draft_words)
 
 
@@ -387,12 +386,11 @@ def _result(lines: Sequence[str], items: list[Stretch], skipped: list[int], draf
 
 
 def align_file(audio: Path, script: Path, model: str | ResolvedModel | None = None,
-               options: AlignOptions = AlignOptions(), on_event: EventHandler = ignore,
-               cancel: threading.Event | None = None) -> Alignment:
+               options: AlignOptions = AlignOptions(), job: Job = QUIET) -> Alignment:
     """Read the script, load the model and align (what the CLI's `align` does)."""
     lines = script_lines(script)
-    aligner = Aligner(model if isinstance(model, ResolvedModel) else resolve(model, on_event), options)
-    return align(audio, lines, aligner, on_event, cancel)
+    aligner = Aligner(model if isinstance(model, ResolvedModel) else resolve(model, job.emit), options)
+    return align(audio, lines, aligner, job)
 
 
 
@@ -492,7 +490,7 @@ class AlignerCache:
 
 
 def align_source(workspace: Workspace, audio: Path, aligners: AlignerCache, model: str | None = None,
-                 on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Path:
+                 job: Job = QUIET) -> Path:
     """Time the workspace's script (script.txt) in one of its recordings: captions/<stem>.vtt, as a draft would be
     (the old file into the backup ring; the words beside it, so the editor flags the deviating cues). Each
     deviation is reported as a warning."""
@@ -505,8 +503,8 @@ def align_source(workspace: Workspace, audio: Path, aligners: AlignerCache, mode
                          "then add the recording")
     refuse_over_autosave(workspace.captions_for(audio))
     keywords = [k.term for k in workspace.keywords()]
-    aligner = aligners.get(model or workspace.model, workspace.language, keywords, on_event)
-    result = align(audio, script_lines(script), aligner, on_event, cancel)
+    aligner = aligners.get(model or workspace.model, workspace.language, keywords, job.emit)
+    result = align(audio, script_lines(script), aligner, job)
     for deviation in result.deviations:
-        on_event(Log(deviation.describe(), level="warning"))
+        job.emit(Log(deviation.describe(), level="warning"))
     return store_draft(workspace, audio, result.captions)

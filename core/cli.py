@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputError, WhisperTuiError
+from core.events import Job
 
 
 def _quiet_libraries() -> None:
@@ -117,11 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_job(job: Callable[[EventPrinter], object]) -> object:
-    """Run a job with a progress printer that is always closed, even on errors."""
+def _run_job(work: Callable[[Job], object]) -> object:
+    """Run `work` as a job whose events a progress printer shows (closed even on errors). Ctrl-C is Python's
+    KeyboardInterrupt here (main: exit 130); only `train` turns it into cancelling its job."""
     printer = EventPrinter()
     try:
-        return job(printer)
+        return work(Job(printer))
     finally:
         printer.close()
 
@@ -137,7 +139,7 @@ def _fetch_arguments(p: argparse.ArgumentParser) -> None:
 def _fetch(args: argparse.Namespace) -> int:
     from core.fetch import fetch
 
-    result = _run_job(lambda printer: fetch(args.source, args.output, printer))
+    result = _run_job(lambda job: fetch(args.source, args.output, job))
     print(result.path)
     return 0
 
@@ -181,14 +183,14 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     check_writable_dir(args.output)  # before the model loads and the audio decodes, not after
 
-    def job(printer: EventPrinter):
+    def work(job: Job):
         if is_url(args.source):
-            source = Path(fetch(args.source, args.output, printer).path)
+            source = Path(fetch(args.source, args.output, job).path)
         else:
             source = probe(Path(args.source)).path  # not audio: say so before loading a model
-        return source, transcribe_file(source, args.model, options, printer)
+        return source, transcribe_file(source, args.model, options, job)
 
-    source, captions = _run_job(job)
+    source, captions = _run_job(work)
     for fmt in formats:
         print(caps.write(captions, args.output / f"{source.stem}.{fmt}", fmt))
     return 0
@@ -255,13 +257,13 @@ def _align(args: argparse.Namespace) -> int:
     keywords = tuple(k.term for k in load_keywords(args.keywords)) if args.keywords else ()
     options = AlignOptions(language=args.language, keywords=keywords, device=args.device)
 
-    def job(printer: EventPrinter):
-        result = align_file(probe(args.audio).path, args.script, args.model, options, printer)
+    def work(job: Job):
+        result = align_file(probe(args.audio).path, args.script, args.model, options, job)
         for deviation in result.deviations:
-            printer(Log(deviation.describe(), level="warning"))
+            job.emit(Log(deviation.describe(), level="warning"))
         return result
 
-    result = _run_job(job)
+    result = _run_job(work)
     # the words and their probabilities (a VTT cannot hold them): the editor flags the unsure ones
     caps.write(result.captions, draft_words_path(args.output), "json")
     print(caps.write(result.captions, args.output))
@@ -352,7 +354,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if len(args.audio) != len(args.captions):
         raise InputError("give one --captions for each --audio")
     recordings = [Recording(a, c) for a, c in zip(args.audio, args.captions, strict=True)]
-    result = _run_job(lambda printer: prepare(recordings, args.output, validation, options, printer))
+    result = _run_job(lambda job: prepare(recordings, args.output, validation, options, job))
     print(result.path)
     print(result.summary())
     if args.push_to_hub:
@@ -409,9 +411,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_writable_dir(output)  # before the models run, not after
     keywords = load_keywords(args.keywords) if args.keywords else []
     controls = list(zip(args.control_audio, args.control_captions, strict=True))
-    report = _run_job(lambda printer: evaluate(
+    report = _run_job(lambda job: evaluate(
         model, args.audio, args.captions, keywords, args.baseline or run_base, controls,
-        prompted=not args.no_prompted, mode=args.mode, on_event=printer, engine=args.engine, longform=args.longform,
+        prompted=not args.no_prompted, mode=args.mode, job=job, engine=args.engine, longform=args.longform,
         batch_size=args.batch_size, device=args.device, language=args.language))
     paths = write_report(report, output)
     console = Console(highlight=False)
@@ -498,7 +500,7 @@ def _train(args: argparse.Namespace) -> int:
     kind_of(config.dataset)
     printer = JsonEventWriter(args.events) if args.events else TrainPrinter()
     try:
-        result = train(config, printer)
+        result = train(config, Job(printer))  # Ctrl-C cancels this job: a checkpoint, then exit 130
     finally:
         printer.close()
     if result.interrupted:
@@ -527,7 +529,7 @@ def _export(args: argparse.Namespace) -> int:
 
     if (args.run_dir / "merged").is_dir():  # a half-written merged/ is bad input, not a failed export
         check_hf_dir(args.run_dir / "merged")
-    print(_run_job(lambda printer: export_ct2(args.run_dir, args.quantization)))
+    print(_run_job(lambda job: export_ct2(args.run_dir, args.quantization)))
     return 0
 
 

@@ -28,7 +28,7 @@ import soundfile as sf
 from core import captions as caps
 from core.audio import SAMPLE_RATE, iter_windows, probe
 from core.errors import InputError
-from core.events import Done, EventHandler, Log, Progress, ignore, library_bars_off
+from core.events import QUIET, Done, Job, Log, Progress, library_bars_off
 from core.files import atomic_directory, atomic_write_text
 from core.segments import MAX_MS, PAD_MS, Problem, Segment, hold_out, pack, training_views
 
@@ -36,6 +36,7 @@ MARKER = "whisper_tui_dataset.json"  # marks a folder as ours, so `prepare` may 
 SPLITS = ("train", "validation")
 FORMATS = ("arrow", "parquet")
 STAGE = "prepare"
+CANCELLED = "dataset build cancelled; the previous dataset is unchanged"
 _WINDOW_S = 10.0  # decode chunk handed from the reader thread
 _READ_AHEAD = 6  # chunks the reader may run ahead of the encoder
 _BATCH_ROWS = 32  # rows per Arrow record batch (about 30 MB of 30 s clips)
@@ -432,23 +433,25 @@ class _ParquetSplit(_SplitWriter):
 
 
 def _write_rows(plans: Sequence[SourcePlan], folder: Path, options: PrepareOptions,
-                on_event: EventHandler) -> tuple[SplitSummary, ...]:
-    """Decode each recording once and write its rows into `folder` as a saved DatasetDict or parquet shards."""
+                job: Job) -> tuple[SplitSummary, ...]:
+    """Decode each recording once and write its rows into `folder` as a saved DatasetDict or parquet shards; a
+    cancel lands before the next row (the caller's atomic folder then throws the rows away)."""
     from datasets import config
 
     parquet = options.format == "parquet"
     writers = {name: (_ParquetSplit(name, folder / "data", options.shard_mb << 20) if parquet else
                       _ArrowSplit(name, folder / name, options.shard_mb << 20)) for name in SPLITS}
     total, done = sum(len(p.rows) for p in plans), 0
-    on_event(Progress(STAGE, 0, total, unit="rows"))
+    job.emit(Progress(STAGE, 0, total, unit="rows"))
     for source in plans:
         segments = [row.segment for row in source.rows]
         with contextlib.closing(clips(source.recording.audio, segments)) as cut:  # on errors too: stops ffmpeg
             for row, samples in zip(source.rows, cut, strict=True):
+                job.check(CANCELLED)
                 _check_fits(source.recording, row.segment, len(samples))
                 writers[row.split].write(row.segment, samples)
                 done += 1
-                on_event(Progress(STAGE, done, total, unit="rows", message=source.recording.audio.name))
+                job.emit(Progress(STAGE, done, total, unit="rows", message=source.recording.audio.name))
     splits = tuple(writer.finish() for writer in writers.values())
     if not parquet:
         atomic_write_text(folder / config.DATASETDICT_JSON_FILENAME, json.dumps({"splits": list(SPLITS)}))
@@ -469,7 +472,7 @@ def _marker(plans: Sequence[SourcePlan], options: PrepareOptions, splits: Sequen
 
 
 def prepare(train: Recording | Sequence[Recording], output: Path, validation: Recording | None = None,
-            options: PrepareOptions = PrepareOptions(), on_event: EventHandler = ignore) -> PrepareResult:
+            options: PrepareOptions = PrepareOptions(), job: Job = QUIET) -> PrepareResult:
     """Build the train/validation dataset for `train` (one or more recordings, and `validation`) and save it at
     `output` atomically.
 
@@ -486,12 +489,13 @@ def prepare(train: Recording | Sequence[Recording], output: Path, validation: Re
     for source in plans:  # a file that is not audio fails here, before any progress is shown
         probe(source.recording.audio)
     for problem in (problem for p in plans for problem in p.problems):
-        on_event(Log(str(problem), level="warning"))
+        job.emit(Log(str(problem), level="warning"))
+    job.check(CANCELLED)
     with library_bars_off("datasets.utils"), atomic_directory(output) as tmp:
-        splits = _write_rows(plans, tmp, options, on_event)
+        splits = _write_rows(plans, tmp, options, job)
         atomic_write_text(tmp / MARKER, _marker(plans, options, splits))
     problems = tuple(str(problem) for p in plans for problem in p.problems)
-    on_event(Done(STAGE, output))
+    job.emit(Done(STAGE, output))
     return PrepareResult(output, splits, problems)
 
 

@@ -12,13 +12,12 @@ entries of the plan too, with why.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from core.errors import Cancelled, InputError
-from core.events import Event, EventHandler, ignore
+from core.errors import InputError
+from core.events import QUIET, Job
 from core.vocabulary import Keyword, find_keywords
 from core.workspace import Workspace
 
@@ -193,8 +192,7 @@ def plan_dataset(workspace: Workspace, views: bool | None = None) -> DatasetPlan
     return replace(plan, errors=tuple(errors))
 
 
-def build_dataset(workspace: Workspace, plan: DatasetPlan, on_event: EventHandler = ignore,
-                  cancel: threading.Event | None = None) -> PrepareResult:
+def build_dataset(workspace: Workspace, plan: DatasetPlan, job: Job = QUIET) -> PrepareResult:
     """Write the planned dataset to the workspace's dataset/ (atomically: a cancel or a failure leaves the
     previous one as it was); returns core.dataset's PrepareResult."""
     from core.dataset import prepare
@@ -202,13 +200,7 @@ def build_dataset(workspace: Workspace, plan: DatasetPlan, on_event: EventHandle
     if plan.errors:
         more = f" (+{len(plan.errors) - 1} more)" if len(plan.errors) > 1 else ""
         raise InputError(f"cannot build the dataset: {plan.errors[0]}{more}")
-
-    def forward(event: Event) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("dataset build cancelled; the previous dataset is unchanged")
-        on_event(event)
-
-    return prepare(list(plan.train), workspace.dataset_dir, plan.validation, plan.options(), forward)
+    return prepare(list(plan.train), workspace.dataset_dir, plan.validation, plan.options(), job)
 
 
 @dataclass(frozen=True)

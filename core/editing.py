@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -500,3 +501,57 @@ def save(source: Editable, path: Path | None = None, keep: int = BACKUPS_KEPT) -
     if isinstance(source, EditSession):
         source.mark_saved()
     return path
+
+
+@dataclass(frozen=True)
+class PendingAutosave:
+    """One autosave to write: the captions at `revision`, or None to remove the sidecar (undo reached the saved
+    state)."""
+
+    path: Path
+    revision: int
+    captions: Captions | None
+
+
+class Autosaver:
+    """The autosave policy beside the session it guards, so any face (the editor's timer, a test) gets the same:
+    only a changed revision is written; writes may run in threads, yet an older revision is never written over a
+    newer one, and a late autosave never lands after a real save of a newer revision."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[Path, int] = {}  # the newest revision written (autosaved or saved) per captions file
+        self._taken = 0  # the revision last handed out, saved or opened
+
+    def opened(self, path: Path, revision: int) -> None:
+        """A file was opened (at `revision`: 0, or the restored autosave's): nothing pending, no history."""
+        with self._lock:
+            self._taken = revision
+            self._written.pop(Path(path), None)
+
+    def pending(self, session: EditSession, path: Path) -> PendingAutosave | None:
+        """What to write now (None: nothing changed since the last autosave or save). Call on the thread that edits."""
+        if session.revision == self._taken:
+            return None
+        self._taken = session.revision
+        return PendingAutosave(Path(path), session.revision, session.captions() if session.dirty else None)
+
+    def write(self, pending: PendingAutosave) -> bool:
+        """Write (or remove) the sidecar, atomically; False when a newer revision got there first."""
+        with self._lock:
+            if pending.revision < self._written.get(pending.path, -1):
+                return False
+            if pending.captions is None:
+                discard_autosave(pending.path)
+            else:
+                write_autosave(pending.captions, pending.path)
+            self._written[pending.path] = pending.revision
+        return True
+
+    def save(self, session: EditSession, path: Path, keep: int = BACKUPS_KEPT) -> Path:
+        """Save for real (`save`), ordered with the autosaves: none of an older revision follows it."""
+        with self._lock:
+            saved = save(session, path, keep)
+            self._written[Path(path)] = session.revision
+        self._taken = session.revision
+        return saved

@@ -27,7 +27,7 @@ from core import audio as audio_io
 from core import captions as caps
 from core.captions import Captions, Cue
 from core.errors import InputError
-from core.events import Done, EventHandler, Progress, ignore
+from core.events import QUIET, Done, Job, Progress
 from core.languages import is_english
 from core.models import DEFAULT_MODEL, ResolvedModel, resolve, trained_language
 from core.report import (
@@ -124,16 +124,18 @@ class _Pass:
 
 @dataclass
 class _Tally:
-    """Progress of the whole evaluation in one unit (clips or recordings)."""
+    """Progress of the whole evaluation in one unit (clips or recordings); each step is a safe point to cancel at
+    (one batch of clips, one recording)."""
 
-    on_event: EventHandler
+    job: Job
     total: int
     unit: str
     done: int = 0
 
     def advance(self, n: int, message: str = "") -> None:
         self.done += n
-        self.on_event(Progress("evaluate", self.done, self.total, self.unit, message))
+        self.job.emit(Progress("evaluate", self.done, self.total, self.unit, message))
+        self.job.check("evaluation cancelled")
 
 
 def _sets(audio: Path, captions: Path, controls: Iterable[EvalSet | tuple[Path, Path]]) -> tuple[EvalSet, ...]:
@@ -181,14 +183,15 @@ def resolve_run(spec: str | Path) -> tuple[str, str | None]:
 def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[KeywordLike] = (),
              baseline: str | None = None, controls: Iterable[EvalSet | tuple[Path, Path]] = (),
              prompted: bool = True, mode: str = "cues", out_dir: Path | None = None,
-             on_event: EventHandler = ignore, *, engine: str = "auto", batch_size: int = DEFAULT_BATCH,
+             job: Job = QUIET, *, engine: str = "auto", batch_size: int = DEFAULT_BATCH,
              device: str = "auto", language: str | None = None, longform: bool = False) -> Report:
     """Score `baseline` (default tiny.en), the baseline prompted with the keywords, and `model` on the main set
     and each control; write the report into `out_dir` when given. A model equal to the baseline is one row.
 
     `longform` (cues mode): also transcribe the main recording whole, timestamps on, with the baseline and the
     fine-tuned model, scored like the per-cue figure (the way the model will be used afterwards).
-    `engine` applies to long-form transcription only; `language` (multilingual models) also picks the normaliser."""
+    `engine` applies to long-form transcription only; `language` (multilingual models) also picks the normaliser.
+    A cancel (`job`) lands after the batch or recording being decoded; nothing is written then."""
     from core.transcribe import keyword_prompt
 
     if mode not in MODES:
@@ -204,8 +207,8 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
     sets = _sets(audio, captions, controls)
     references = [_reference(s) for s in sets]
     base_spec = str(baseline or DEFAULT_MODEL)
-    base = resolve(base_spec, on_event)
-    tuned = resolve(model, on_event)
+    base = resolve(base_spec, job.emit)
+    tuned = resolve(model, job.emit)
     if language is None and base.multilingual:  # both decode in the language the model was fine-tuned for
         language = trained_language(tuned)
     terms = tuple(k.term for k in keywords) if prompted else ()
@@ -214,7 +217,7 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
         passes.append(_Pass(tuned, ((FINE_TUNED, ()),)))
     options = _Options(engine, batch_size, device, language)
     run = _run_cues if mode == "cues" else _run_longform
-    hypotheses = run(passes, sets, references, options, on_event)
+    hypotheses = run(passes, sets, references, options, job)
     english = is_english(language)
     variants = []
     for p in passes:
@@ -225,14 +228,14 @@ def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[
     whole: tuple[tuple[str, SetResult], ...] = ()
     if longform and mode == "cues":
         unprompted = [_Pass(p.model, tuple(v for v in p.variants if not v[1])) for p in passes]
-        transcripts = _run_longform(unprompted, sets[:1], references[:1], options, on_event)
+        transcripts = _run_longform(unprompted, sets[:1], references[:1], options, job)
         whole = tuple((name, _score(sets[0], references[0], texts[0], keywords, english, "longform"))
                       for name, texts in transcripts.items())
     report = Report(mode, str(model), base_spec, sets[0], sets[1:], keywords, tuple(variants),
                     seconds=time.monotonic() - started, longform=whole)
     if out_dir is not None:
         write_report(report, out_dir)
-    on_event(Done("evaluate", report))
+    job.emit(Done("evaluate", report))
     return report
 
 
@@ -246,7 +249,7 @@ def _score(eval_set: EvalSet, reference: Captions, hypothesis: Captions, keyword
 
 
 def _run_cues(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequence[Captions], options: _Options,
-              on_event: EventHandler) -> dict[str, list[Captions]]:
+              job: Job) -> dict[str, list[Captions]]:
     """Each reference cue's clip decoded by every variant; the hypothesis keeps the reference cue's timing."""
     from core.transcribe import keyword_prompt
 
@@ -254,7 +257,7 @@ def _run_cues(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequence
     for s, ref in zip(sets, references, strict=True):
         samples = audio_io.load_audio(s.audio)  # one decode per file, then cut
         clips.append([audio_io.slice_ms(samples, c.start, c.end) for c in ref.cues])
-    tally = _Tally(on_event, sum(len(p.variants) for p in passes) * sum(len(c) for c in clips), "clips")
+    tally = _Tally(job, sum(len(p.variants) for p in passes) * sum(len(c) for c in clips), "clips")
     tally.advance(0)
     out: dict[str, list[Captions]] = {}
     for p in passes:
@@ -272,12 +275,12 @@ def _run_cues(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequence
 
 
 def _run_longform(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequence[Captions],
-                  options: _Options, on_event: EventHandler) -> dict[str, list[Captions]]:
+                  options: _Options, job: Job) -> dict[str, list[Captions]]:
     """Each recording transcribed whole, as `whisper-tui transcribe` would (the prompted variant with the
     keywords as the engine's prompt/hotwords); one engine load per variant."""
     from core.transcribe import TranscribeOptions, load_engine, transcribe
 
-    tally = _Tally(on_event, sum(len(p.variants) for p in passes) * len(sets), "recordings")
+    tally = _Tally(job, sum(len(p.variants) for p in passes) * len(sets), "recordings")
     tally.advance(0)
     out: dict[str, list[Captions]] = {}
     for p in passes:
@@ -286,7 +289,7 @@ def _run_longform(passes: list[_Pass], sets: Sequence[EvalSet], references: Sequ
                                                             keywords=terms, word_timestamps=False,
                                                             device=options.device))
             for s in sets:
-                out.setdefault(name, []).append(transcribe(s.audio, engine, on_event))
+                out.setdefault(name, []).append(transcribe(s.audio, engine, job))
                 tally.advance(1, f"{name} on {s.name}")
             del engine
     return out

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from core.audio import SAMPLE_RATE, encode_to, ffmpeg_binary, probe
 from core.errors import InputError, JobError
-from core.events import Done, EventHandler, Log, Progress, ignore
+from core.events import QUIET, Done, EventHandler, Job, Log, Progress
 from core.files import _fsync_dir, ensure_writable_dir
 
 ACCEPTED = "expected an http(s) URL or a path to a local audio/video file"
@@ -123,14 +123,15 @@ def _classify(source: str) -> str | Path:
     raise InputError(f"audio file not found: {_shown(source)} ({ACCEPTED})")
 
 
-def fetch(source: str, out_dir: Path, on_event: EventHandler = ignore) -> FetchResult:
-    """Download a URL (as 16 kHz mono WAV) or copy a local file into `out_dir`; emits Progress then Done."""
+def fetch(source: str, out_dir: Path, job: Job = QUIET) -> FetchResult:
+    """Download a URL (as 16 kHz mono WAV) or copy a local file into `out_dir`; emits Progress then Done. A cancel
+    lands at the download's next progress report and leaves nothing behind."""
     target = _classify(source)
     if isinstance(target, Path):
         result = _copy_local(target, source, Path(out_dir))
     else:
-        result = _download(target, ensure_writable_dir(Path(out_dir)), on_event)
-    on_event(Done(stage="fetch", result=result.path))
+        result = _download(target, ensure_writable_dir(Path(out_dir)), job)
+    job.emit(Done(stage="fetch", result=result.path))
     return result
 
 
@@ -195,7 +196,7 @@ def download_error_reason(message: str) -> str:
     return reason[:1].lower() + reason[1:] if not reason.startswith("HTTP") else reason
 
 
-def _download(url: str, out_dir: Path, on_event: EventHandler) -> FetchResult:
+def _download(url: str, out_dir: Path, job: Job) -> FetchResult:
     """yt-dlp into a hidden temp folder inside out_dir; the finished WAV is then renamed into place."""
     import yt_dlp  # slow to import; only URL fetches pay for it
 
@@ -204,7 +205,8 @@ def _download(url: str, out_dir: Path, on_event: EventHandler) -> FetchResult:
             total = d.get("total_bytes") or d.get("total_bytes_estimate")
             done = d.get("downloaded_bytes") or 0
             total = float(total) if total else None
-            on_event(Progress(stage="fetch", done=float(done), total=total, unit="B"))
+            job.emit(Progress(stage="fetch", done=float(done), total=total, unit="B"))
+        job.check("fetch cancelled")  # raised through yt-dlp; the temp folder goes with it
 
     announced: set[str] = set()
 
@@ -212,7 +214,7 @@ def _download(url: str, out_dir: Path, on_event: EventHandler) -> FetchResult:
         # yt-dlp registers the hook on each postprocessor more than once: say it one time
         if d.get("status") == "started" and d.get("postprocessor") == "ExtractAudio" and not announced:
             announced.add("ExtractAudio")
-            on_event(Log(message="converting to 16 kHz mono WAV"))
+            job.emit(Log(message="converting to 16 kHz mono WAV"))
 
     ffmpeg = ffmpeg_binary()  # before the temp folder exists, so a missing ffmpeg leaves nothing behind
     tmp_dir = Path(tempfile.mkdtemp(prefix=".fetch-", suffix=".partial", dir=out_dir))
@@ -225,7 +227,7 @@ def _download(url: str, out_dir: Path, on_event: EventHandler) -> FetchResult:
         "quiet": True,
         "no_warnings": False,
         "noprogress": True,
-        "logger": _QuietLogger(on_event),
+        "logger": _QuietLogger(job.emit),
         "color": {"stdout": "no_color", "stderr": "no_color"},
         "noplaylist": True,
         "restrictfilenames": True,
@@ -245,6 +247,7 @@ def _download(url: str, out_dir: Path, on_event: EventHandler) -> FetchResult:
         downloaded = Path(info["requested_downloads"][0]["filepath"])
         title = str(info.get("title") or "")
         downloaded = _ensure_whisper_wav(downloaded, tmp_dir)
+        job.check("fetch cancelled")  # asked for while converting: still nothing under a real name
         _fsync(downloaded)
         dest = _claim(downloaded, out_dir, safe_filename(title), ".wav")
     finally:

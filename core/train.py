@@ -18,7 +18,6 @@ import json
 import math
 import os
 import shutil
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import numpy as np
 from core import replay
 from core.encoded_cache import EncodedCache, audio_key, text_key
 from core.errors import Cancelled, InputError, JobError
-from core.events import Done, EventHandler, Log, ignore
+from core.events import QUIET, Done, Job, Log
 from core.examples import (
     Collator,
     Encoder,
@@ -48,13 +47,13 @@ from core.runs import checkpoint_folders, last_checkpoint, step_of
 from core.train_config import RUN_CONFIG, TrainConfig, to_json
 from core.train_config import save as save_config
 from core.train_guards import (
+    STOPPED_EARLY,
     Diverged,
     DivergenceGuard,
     EventsCallback,
     ResumeLearningRate,
     callback,
     check_finite_loss,
-    check_stop,
     diverged_message,
     oom_message,
     out_of_memory,
@@ -174,10 +173,10 @@ def _make_trainer_class():
         def __init__(self, *args, eval_examples: Sequence[Example], tokenizer, keywords, english: bool,
                      generate_kwargs: dict, other_weight: float = 1.0, distill: float = 0.0,
                      text_vocab: int | None = None, guard_examples: Sequence[Example] = (), guard: float | None = None,
-                     stop: threading.Event | None = None, group_by_length: bool = False,
+                     job: Job = QUIET, group_by_length: bool = False,
                      cache: EncodedCache | None = None, **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            self.stop, self.group_by_length, self.cache = stop, group_by_length, cache
+            self.job, self.group_by_length, self.cache = job, group_by_length, cache
             self.guard_examples, self.guard = guard_examples, guard
             self.text_vocab = text_vocab
             self.other_weight = other_weight
@@ -274,7 +273,7 @@ def _make_trainer_class():
             hypotheses: list[str] = []
             size = self.args.per_device_eval_batch_size
             for first in range(0, len(examples), size):
-                if self.stop is not None and self.stop.is_set() and self.state.global_step == 0:
+                if self.job.cancelled and self.state.global_step == 0:
                     raise KeyboardInterrupt  # a stop in the baseline: nothing to save, no step to wait for
                 chunk = examples[first:first + size]
                 references += [example.text for example in chunk]
@@ -391,14 +390,18 @@ def _mixed_precision(precision: str, use_cuda: bool) -> tuple[bool, bool]:
     return precision == "bf16", precision == "fp16"
 
 
-def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.Event | None = None) -> TrainResult:
-    """Fine-tune, pick the best checkpoint by measured quality, save adapter + merged model + report."""
+def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
+    """Fine-tune, pick the best checkpoint by measured quality, save adapter + merged model + report.
+
+    Cancelling `job` (Ctrl-C, RUN_DIR/stop.request, or the caller) stops the run: during set-up at once
+    (Cancelled), while training after the step, with a checkpoint (an interrupted `TrainResult`)."""
     from torch.utils.data import ConcatDataset
     from transformers import TrainingArguments, WhisperProcessor, set_seed
 
     config.check()
     started = time.time()
-    stop = stop or threading.Event()
+    if job is QUIET:  # Ctrl-C and stop.request cancel the job: one of this run's own, not everyone's default
+        job = Job()
     run_dir = Path(config.output)
     checkpoints = run_dir / "checkpoints"
     metrics_file = run_dir / "metrics.jsonl"
@@ -408,13 +411,13 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or choose another folder")
     data = open_training_data(config.dataset, config.columns, config.eval_rows)  # a bad one leaves no run folder
-    on_event(Log(data.described))
+    job.emit(Log(data.described))
     run_dir.mkdir(parents=True, exist_ok=True)
-    watch_stop_request(run_dir, stop)
+    watch_stop_request(run_dir, job)
     if _is_main_process():  # the settings it runs with: what a resume from the TUI hands back
         save_config(config, run_dir / RUN_CONFIG)
 
-    resolved = resolve(config.model, on_event)
+    resolved = resolve(config.model, job.emit)
     set_seed(config.seed)
     device = _device(config)
     processor = WhisperProcessor.from_pretrained(resolved.hf_dir)
@@ -427,13 +430,13 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
 
     model = build_model(resolved, config)
     model.to(device)
-    check_stop(stop)
+    job.check(STOPPED_EARLY)
     cache = EncodedCache(resolved.hf_dir)
     encoder = Encoder(processor, model, device, cache=cache if config.caches_encoder else None)
     collate = Collator(config.caches_encoder)
     text_vocab = first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
     teacher = Teacher(model, device, text_vocab, collate, cache) if config.distill > 0 else None
-    on_event(Log(f"{len(data.train)} training rows × {len(config.speeds)} speeds, {len(data.validation)} validation "
+    job.emit(Log(f"{len(data.train)} training rows × {len(config.speeds)} speeds, {len(data.validation)} validation "
                  f"rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as training "
                  f"reads them (disk cache: {cache.folder})"))
 
@@ -445,7 +448,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     guard_examples: Sequence[Example] = []
     if config.replay and replay.applies(resolved.multilingual, config.language):
         speech = {role: replay.load(role) for role in replay.ROLES}
-        on_event(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
+        job.emit(Log(f"labelling {sum(map(len, speech.values()))} clips of bundled real speech with the base model "
                      "(replay and guard)"))
         kwargs = _generate_kwargs(resolved, config)
         # half the replay clips are learnt with timestamps on: the user's rows train without them, yet long recordings
@@ -456,7 +459,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         guard_rows = labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
         train_parts.append(examples(replay_rows, keywords=(), distilled=True))
         guard_examples = examples(guard_rows, speeds=(1.0,), keywords=())
-        check_stop(stop)
+        job.check(STOPPED_EARLY)
     train_examples = ConcatDataset(train_parts)
     # validation at the training speeds too when it is short (a short recording holds out only a few keyword
     # occurrences, and the checkpoint chosen on them should hold for voices pitched and paced otherwise); a larger
@@ -464,9 +467,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
     few = len(data.validation) * len(config.speeds) <= config.eval_rows
     eval_examples = examples(TableRows(data.validation), speeds=config.speeds if few else (1.0,))
     if teacher is not None and not teacher.adapters:
-        on_event(Log("computing the base model's distributions for distillation (full fine-tune: before step 1)"))
+        job.emit(Log("computing the base model's distributions for distillation (full fine-tune: before step 1)"))
         teacher.fill(train_examples)
-        check_stop(stop)
+        job.check(STOPPED_EARLY)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -510,7 +513,7 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         save_only_model=False,
         deepspeed=config.deepspeed_config(),
     )
-    events = EventsCallback(metrics_file, on_event if _is_main_process() else ignore, stop)
+    events = EventsCallback(metrics_file, job, report=_is_main_process())
     trainer = _make_trainer_class()(
         model=model, args=args, train_dataset=train_examples, eval_dataset=eval_examples,
         data_collator=Collator(config.caches_encoder),
@@ -518,9 +521,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         english=not resolved.multilingual or is_english(config.language),
         generate_kwargs=_generate_kwargs(resolved, config),
         callbacks=[callback(events), callback(DivergenceGuard()),
-                   *([callback(ResumeLearningRate(config.learning_rate, on_event))] if resume_from else [])],
+                   *([callback(ResumeLearningRate(config.learning_rate, job.emit))] if resume_from else [])],
         other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab,
-        guard_examples=guard_examples, guard=config.guard, stop=stop, group_by_length=config.group_by_length,
+        guard_examples=guard_examples, guard=config.guard, job=job, group_by_length=config.group_by_length,
         cache=cache)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -531,15 +534,15 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         if _is_main_process():
             trim_metrics(metrics_file, step)
             for torn in (p for p in checkpoint_folders(checkpoints) if step_of(p) > step):
-                on_event(Log(f"removing {torn.name}: it was cut short while being saved"))
+                job.emit(Log(f"removing {torn.name}: it was cut short while being saved"))
                 shutil.rmtree(torn, ignore_errors=True)
-        on_event(Log(f"resuming from {resume_from.name}"))
+        job.emit(Log(f"resuming from {resume_from.name}"))
     elif _is_main_process() and metrics_file.exists():
         metrics_file.unlink()
 
-    with stop_on_sigint(stop):
+    with stop_on_sigint(job):
         if resume_from is None:  # the step-0 row; a stop lands in it at once (WhisperTrainer._decode)
-            on_event(Log(f"baseline evaluation: {len(eval_examples)} validation rows, {len(guard_examples)} guard "
+            job.emit(Log(f"baseline evaluation: {len(eval_examples)} validation rows, {len(guard_examples)} guard "
                          "clips"))
         try:
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -555,9 +558,9 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
             raise JobError(oom_message(config)) from None
 
     state = trainer.state
-    interrupted = stop.is_set() and state.global_step < state.max_steps
+    interrupted = job.cancelled and state.global_step < state.max_steps
     built = sum(part.built for part in train_parts)
-    on_event(Log(f"{built} training examples made{_rank_label()} ({len(train_examples)} per epoch); disk cache: "
+    job.emit(Log(f"{built} training examples made{_rank_label()} ({len(train_examples)} per epoch); disk cache: "
                  f"{cache.hits} read, {cache.misses} computed ({cache.folder})"))
     result = TrainResult(run_dir=run_dir, merged=None, adapter=None, steps=state.global_step,
                          seconds=time.time() - started, interrupted=interrupted,
@@ -568,12 +571,12 @@ def train(config: TrainConfig, on_event: EventHandler = ignore, stop: threading.
         best = max(evals, key=lambda h: h["eval_quality"])
         result.best = _metrics_row(best)
     if interrupted:
-        on_event(Log(f"stopped at step {state.global_step}; continue with --resume"))
+        job.emit(Log(f"stopped at step {state.global_step}; continue with --resume"))
         return result
     if _is_main_process():
         result.adapter, result.merged = _save_outputs(trainer.model, processor, resolved, config, run_dir, result)
         _write_report(result, config, resolved)
-    on_event(Done("train", result))
+    job.emit(Done("train", result))
     return result
 
 

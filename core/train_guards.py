@@ -21,19 +21,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import Cancelled
-from core.events import EventHandler, Log, Metrics, Progress
+from core.events import EventHandler, Job, Log, Metrics, Progress, ignore
 from core.files import atomic_write_text
 from core.runs import STOP_REQUEST, last_checkpoint
 from core.train_config import TrainConfig, flag, setting_of
 
 
 class EventsCallback:
-    """Turns Trainer logs into core events and a `metrics.jsonl` line each (main process only)."""
+    """Turns Trainer logs into core events and a `metrics.jsonl` line each (main process only, `report`); a
+    cancelled job asks the Trainer to save a checkpoint and stop after the step (every process)."""
 
-    def __init__(self, metrics_file: Path, on_event: EventHandler, stop: threading.Event) -> None:
+    def __init__(self, metrics_file: Path, job: Job, report: bool = True) -> None:
         self.metrics_file = metrics_file
-        self.on_event = on_event
-        self.stop = stop
+        self.job = job
+        self.emit: EventHandler = job.emit if report else ignore
 
     def _write(self, record: dict) -> None:
         with open(self.metrics_file, "a", encoding="utf-8") as handle:
@@ -52,12 +53,12 @@ class EventsCallback:
         record = {"kind": kind, "step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
                   "time": time.time(), **values}
         self._write(record)
-        self.on_event(Metrics(kind, state.global_step, float(state.epoch or 0.0), values))
+        self.emit(Metrics(kind, state.global_step, float(state.epoch or 0.0), values))
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.on_event(Progress("train", state.global_step, state.max_steps, "steps"))
-        if self.stop.is_set():
+            self.emit(Progress("train", state.global_step, state.max_steps, "steps"))
+        if self.job.cancelled:
             control.should_save = True
             control.should_training_stop = True
         return control
@@ -169,16 +170,16 @@ def callback(obj):
 
 
 @contextlib.contextmanager
-def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C asks the Trainer to save a checkpoint and stop, instead of killing it mid-step."""
+def stop_on_sigint(job: Job) -> Iterator[None]:
+    """Ctrl-C cancels the job: the Trainer saves a checkpoint and stops, instead of being killed mid-step."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        if stop.is_set():  # a second Ctrl-C: the user means it
+        if job.cancelled:  # a second Ctrl-C: the user means it
             raise KeyboardInterrupt
-        stop.set()
+        job.cancel()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -187,31 +188,29 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def watch_stop_request(run_dir: Path, stop: threading.Event, poll_s: float = 0.5) -> None:
-    """Set `stop` when RUN_DIR/stop.request appears (the TUI's Stop writes it beside sending SIGINT); a request
-    left by an earlier stop is removed first. A daemon thread: it ends with the process."""
+def watch_stop_request(run_dir: Path, job: Job, poll_s: float = 0.5) -> None:
+    """Cancel `job` when RUN_DIR/stop.request appears (the TUI's Stop writes it beside sending SIGINT); a request
+    left by an earlier stop is removed first. A daemon thread: it ends with the process, or once the job is
+    cancelled some other way."""
     request = run_dir / STOP_REQUEST
     request.unlink(missing_ok=True)
 
     def watch() -> None:
-        while not stop.is_set():
+        while not job.cancelled:
             if request.exists():
                 request.unlink(missing_ok=True)
-                stop.set()
+                job.cancel()
                 return
-            time.sleep(poll_s)
+            job.wait(poll_s)
 
     threading.Thread(target=watch, name="stop-request", daemon=True).start()
 
 
+STOPPED_EARLY = "training stopped before its first checkpoint; nothing to resume: start it again"
+
+
 def stopped_early() -> Cancelled:
-    return Cancelled("training stopped before its first checkpoint; nothing to resume: start it again")
-
-
-def check_stop(stop: threading.Event) -> None:
-    """Between set-up stages (encoding, labelling, the teacher): a stop asked for there needs no step to land."""
-    if stop.is_set():
-        raise stopped_early()
+    return Cancelled(STOPPED_EARLY)
 
 
 def trim_metrics(metrics_file: Path, step: int) -> None:

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from core import train_config
 from core.errors import JobError
-from core.events import Event, EventHandler, Log, from_json, ignore
+from core.events import QUIET, Event, Job, Log, from_json
 from core.files import atomic_write_text
 from core.runs import STOP_REQUEST
 from core.train_config import TrainConfig
@@ -180,20 +179,20 @@ class TrainProcess:
                 except ValueError as err:
                     yield Log(str(err), level="warning")
 
-    def follow(self, on_event: EventHandler = ignore, stop: threading.Event | None = None,
-               detach: threading.Event | None = None, poll_s: float = 0.2) -> RunOutcome:
-        """Pass every event on until the process ends; `stop` being set asks it (once) to checkpoint and stop;
-        `detach` being set stops following and leaves the run going (returncode None)."""
+    def follow(self, job: Job = QUIET, poll_s: float = 0.2) -> RunOutcome:
+        """Pass every event on to `job` until the process ends; cancelling the job asks the run (once) to checkpoint
+        and stop, and following goes on until it has; detaching the job stops following and leaves the run going
+        (returncode None)."""
         asked = False
         while True:
             ended = not self.alive()
             for event in self.new_events():
-                on_event(event)
+                job.emit(event)
             if ended:
                 break
-            if detach is not None and detach.is_set():
+            if job.detached:
                 return RunOutcome(self.run_dir, None)
-            if stop is not None and stop.is_set() and not asked:
+            if job.cancelled and not asked:
                 self.stop()
                 asked = True
             time.sleep(poll_s)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -27,7 +26,7 @@ import numpy as np
 from core import audio as audio_io
 from core.captions import Captions, Cue, Word, format_timestamp
 from core.errors import Cancelled, InputError, JobError
-from core.events import Done, EventHandler, Log, Progress, ignore
+from core.events import QUIET, Done, EventHandler, Job, Log, Progress
 from core.languages import is_listed
 from core.models import ResolvedModel, resolve, trained_language
 
@@ -334,9 +333,8 @@ def _has_faster_whisper() -> bool:
     return True
 
 
-def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
-               cancel: threading.Event | None = None, block_s: float | None = None) -> Captions:
-    """Transcribe an audio file block by block; progress in seconds of audio done.
+def transcribe(path: Path, engine: Engine, job: Job = QUIET, block_s: float | None = None) -> Captions:
+    """Transcribe an audio file block by block; progress in seconds of audio done; a cancel lands at the next cue.
 
     Progress never counts audio the file does not hold: a file whose size cannot hold its header's length
     is measured by its size, and one that decodes much shorter than its header ends at what decoded, with a
@@ -354,15 +352,14 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
     cues: list[Cue] = []
     language = None
     start_s = decoded_s = 0.0
-    on_event(Progress("transcribe", 0.0, shown, "s", f"{engine.name} engine"))
+    job.emit(Progress("transcribe", 0.0, shown, "s", f"{engine.name} engine"))
 
     def keep_going(_cue: Cue | None = None) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("transcription cancelled")
+        job.check("transcription cancelled")
 
     def on_cue(cue: Cue) -> None:
         keep_going()
-        on_event(Progress("transcribe", min(cue.end / 1000, shown), shown, "s"))
+        job.emit(Progress("transcribe", min(cue.end / 1000, shown), shown, "s"))
 
     while start_s < total - 0.05:
         keep_going()
@@ -373,7 +370,7 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
         try:
             block = engine.run(samples, offset_ms, on_cue)
             if keywords:
-                block = _without_echoes(engine, samples, offset_ms, block, keywords, keep_going, on_event)
+                block = _without_echoes(engine, samples, offset_ms, block, keywords, keep_going, job.emit)
         except (Cancelled, InputError):
             raise
         except Exception as err:  # engine internals: report one line, keep the traceback for -v
@@ -392,10 +389,10 @@ def transcribe(path: Path, engine: Engine, on_event: EventHandler = ignore,
         start_s = max(next_start, start_s + 1.0)  # always move forward
     captions = Captions(cues=cues, language=language, source=None)
     if not info.duration_estimated and audio_io.looks_truncated(total, decoded_s):
-        on_event(Log(audio_io.LengthMismatch(path, total, decoded_s).message(), level="warning"))
-        on_event(Progress("transcribe", decoded_s, decoded_s, "s", "stopped where the audio ends"))
+        job.emit(Log(audio_io.LengthMismatch(path, total, decoded_s).message(), level="warning"))
+        job.emit(Progress("transcribe", decoded_s, decoded_s, "s", "stopped where the audio ends"))
     else:
-        on_event(Progress("transcribe", shown, shown, "s"))
+        job.emit(Progress("transcribe", shown, shown, "s"))
     return captions
 
 
@@ -495,11 +492,10 @@ def _clip(cues: list[Cue], limit_ms: int, floor_ms: int) -> list[Cue]:
 
 
 def transcribe_file(path: Path, model: str | ResolvedModel | None = None,
-                    options: TranscribeOptions = TranscribeOptions(), on_event: EventHandler = ignore,
-                    cancel: threading.Event | None = None) -> Captions:
+                    options: TranscribeOptions = TranscribeOptions(), job: Job = QUIET) -> Captions:
     """Resolve, load and transcribe in one call (what the CLI's `transcribe` does)."""
-    resolved = model if isinstance(model, ResolvedModel) else resolve(model, on_event)
+    resolved = model if isinstance(model, ResolvedModel) else resolve(model, job.emit)
     engine = load_engine(resolved, options)
-    captions = transcribe(path, engine, on_event, cancel)
-    on_event(Done("transcribe", captions))
+    captions = transcribe(path, engine, job)
+    job.emit(Done("transcribe", captions))
     return captions

@@ -31,8 +31,8 @@ import tomli_w
 from core import captions as caps
 from core import editing
 from core.captions import Captions
-from core.errors import Cancelled, InputError
-from core.events import EventHandler, Log, Progress, ignore
+from core.errors import InputError
+from core.events import QUIET, EventHandler, Job, Log, Progress, ignore
 from core.files import atomic_directory, atomic_write_text, ensure_writable_dir
 from core.vocabulary import Keyword, parse_keywords
 
@@ -381,7 +381,7 @@ def _unique_stem(workspace: Workspace, stem: str) -> str:
     return candidate
 
 
-def add_source(workspace: Workspace, source: str, on_event: EventHandler = ignore) -> Path:
+def add_source(workspace: Workspace, source: str, job: Job = QUIET) -> Path:
     """Fetch a URL or copy a local file into audio/ under a stem no other recording uses; returns its path."""
     from core.fetch import fetch
 
@@ -392,7 +392,7 @@ def add_source(workspace: Workspace, source: str, on_event: EventHandler = ignor
             return local.resolve()  # already one of ours
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=audio_dir))
     try:
-        fetched = fetch(source, staging, on_event).path
+        fetched = fetch(source, staging, job).path
         stem = _unique_stem(workspace, fetched.stem)
         for n in range(1000):  # link, not rename: an existing name is never overwritten
             target = audio_dir / f"{stem if n == 0 else f'{stem}-x{n}'}{fetched.suffix}"
@@ -410,7 +410,7 @@ def add_source(workspace: Workspace, source: str, on_event: EventHandler = ignor
             raise InputError(f"no free name for {fetched.name} in {audio_dir}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    on_event(Log(f"added {target.name}"))
+    job.emit(Log(f"added {target.name}"))
     return target
 
 
@@ -439,8 +439,7 @@ class EngineCache:
             return self._engine
 
 
-def transcribe_source(workspace: Workspace, audio: Path, engine: Any, on_event: EventHandler = ignore,
-                      cancel: threading.Event | None = None) -> Path:
+def transcribe_source(workspace: Workspace, audio: Path, engine: Any, job: Job = QUIET) -> Path:
     """Draft captions for one recording into captions/<stem>.vtt (the old file goes to the backup ring).
 
     Refuses when the captions have unsaved editor changes (an autosave), which a draft would throw away.
@@ -448,9 +447,8 @@ def transcribe_source(workspace: Workspace, audio: Path, engine: Any, on_event: 
     from core.transcribe import transcribe
 
     refuse_over_autosave(workspace.captions_for(audio))
-    captions = transcribe(Path(audio), engine, on_event, cancel)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("transcription cancelled")
+    captions = transcribe(Path(audio), engine, job)
+    job.check("transcription cancelled")
     return store_draft(workspace, audio, captions)
 
 
@@ -509,16 +507,15 @@ def read_for_editing(path: Path, cross_check: bool = True) -> Captions:
 
 
 def draft(workspace: Workspace, audio: Path, engines: EngineCache, model: str | None = None,
-          on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Path:
+          job: Job = QUIET) -> Path:
     """Transcribe a recording of the workspace with `model` (default: the workspace's) into captions/."""
-    engine = engines.get(model or workspace.model, workspace.language, workspace.task, on_event)
-    return transcribe_source(workspace, audio, engine, on_event, cancel)
+    engine = engines.get(model or workspace.model, workspace.language, workspace.task, job.emit)
+    return transcribe_source(workspace, audio, engine, job)
 
 
 def import_and_draft(workspace: Workspace, source: str, engines: EngineCache, model: str | None = None,
-                     on_event: EventHandler = ignore, cancel: threading.Event | None = None) -> Path:
+                     job: Job = QUIET) -> Path:
     """Fetch a URL or copy a file in, then draft its captions: what screen 1 does with one Enter."""
-    audio = add_source(workspace, source, on_event)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled(f"cancelled after fetching {audio.name}")
-    return draft(workspace, audio, engines, model, on_event, cancel)
+    audio = add_source(workspace, source, job)
+    job.check(f"cancelled after fetching {audio.name}")
+    return draft(workspace, audio, engines, model, job)

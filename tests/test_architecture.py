@@ -114,3 +114,17 @@ def test_no_core_module_is_over_700_lines() -> None:
     long = {p.name: n for p in (ROOT / "core").glob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 700}
     assert not long, f"split these core modules: {long}"
+
+
+def test_core_cancels_through_the_job_only() -> None:
+    """One cancellation mechanism (core/events.py `Job`): no core function takes a `cancel`, `stop` or `detach` of its
+    own beside the job (a long job takes `job: Job = QUIET`; detaching from a run is `job.detach()`)."""
+    found = []
+    for path in sorted((ROOT / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                args = node.args
+                names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a]
+                found += [f"core/{path.name}:{node.lineno} {getattr(node, 'name', 'lambda')}({name})"
+                          for name in names if name in ("cancel", "stop", "detach")]
+    assert not found, found

@@ -256,6 +256,39 @@ def test_autosave_sidecar_keeps_words_and_is_found_when_newer_and_different(vtt)
     assert editing.find_newer_autosave(vtt) is None  # the file was changed after the autosave: it wins
 
 
+def test_autosaver_writes_changed_revisions_only_and_never_older_over_newer(vtt):
+    session = EditSession(caps.read(vtt))
+    saver = editing.Autosaver()
+    saver.opened(vtt, session.revision)
+    assert saver.pending(session, vtt) is None  # nothing edited
+    session.apply(EditText(0, "first"))
+    older = saver.pending(session, vtt)
+    assert older is not None and older.captions is not None and saver.pending(session, vtt) is None
+    session.apply(EditText(0, "second"))
+    newer = saver.pending(session, vtt)
+    assert saver.write(newer) and not saver.write(older)  # the older write (a slow thread) arrives late: dropped
+    assert editing.restore_autosave(vtt).cues[0].text == "second"
+    session.undo()
+    session.undo()  # back at the file's state: the next autosave removes the sidecar
+    back = saver.pending(session, vtt)
+    assert back is not None and back.captions is None and saver.write(back)
+    assert not editing.autosave_path(vtt).exists()
+
+
+def test_autosaver_drops_an_autosave_that_arrives_after_a_newer_save(vtt):
+    session = EditSession(caps.read(vtt))
+    saver = editing.Autosaver()
+    saver.opened(vtt, 0)
+    session.apply(EditText(0, "typed"))
+    late = saver.pending(session, vtt)
+    session.apply(EditText(1, "saved"))
+    saver.save(session, vtt)
+    assert not saver.write(late) and not editing.autosave_path(vtt).exists()
+    assert caps.read(vtt).cues[1].text == "saved" and saver.pending(session, vtt) is None
+    saver.opened(vtt, 0)  # the same file opened again: its history is forgotten
+    assert saver.write(late)
+
+
 def test_autosave_equal_to_the_file_is_not_offered(vtt):
     session = EditSession(caps.read(vtt))
     session.apply(EditText(0, "changed"))

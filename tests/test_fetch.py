@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from core import audio
-from core.errors import InputError, JobError
-from core.events import Done, Event, Progress
+from core.errors import Cancelled, InputError, JobError
+from core.events import Done, Event, Job, Progress
 from core.fetch import FetchResult, download_error_reason, fetch, safe_filename
 from tests.local_http import closed_port, serving
 
@@ -39,7 +39,7 @@ def _names(directory: Path) -> list[str]:
 def test_url_becomes_16k_mono_wav(server: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     events: list[Event] = []
     out = tmp_path / "audio"
-    result = fetch(f"{server}/train.mp3", out, on_event=events.append)
+    result = fetch(f"{server}/train.mp3", out, Job(events.append))
 
     assert isinstance(result, FetchResult)
     assert (result.kind, result.title, result.source) == ("url", "train", f"{server}/train.mp3")
@@ -59,6 +59,22 @@ def test_url_becomes_16k_mono_wav(server: str, tmp_path: Path, capfd: pytest.Cap
     again = fetch(f"{server}/train.mp3", out)
     assert again.path == out / "train-2.wav"
     assert _names(out) == ["train-2.wav", "train.wav"]
+
+
+def test_a_cancelled_download_stops_and_leaves_nothing(server: str, tmp_path: Path) -> None:
+    """A cancel asked for at the first progress report lands there, through yt-dlp: no file, no temp folder."""
+    events: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        job.cancel()
+
+    job = Job(on_event)
+    out = tmp_path / "audio"
+    with pytest.raises(Cancelled, match="fetch cancelled"):
+        fetch(f"{server}/train.mp3", out, job)
+    assert len([e for e in events if isinstance(e, Progress)]) == 1
+    assert _names(out) == []
 
 
 def test_url_with_imageio_ffmpeg_only(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,7 +114,7 @@ def test_local_file_is_copied_with_a_safe_name(tmp_path: Path) -> None:
     out = tmp_path / "workspace" / "audio"
     events: list[Event] = []
 
-    first = fetch(str(src), out, on_event=events.append)
+    first = fetch(str(src), out, Job(events.append))
     second = fetch(str(src), out)
 
     assert first == FetchResult(out / "Team_call_final.mp3", title=src.stem, source=str(src), kind="file")

@@ -125,19 +125,18 @@ def test_a_stop_during_the_baseline_evaluation_lands_at_once(small_dataset, tmp_
 
 def test_a_stop_asked_for_during_set_up_ends_before_training(small_dataset, tmp_path):
     """In process (the API the TUI's process runs): a stop already set ends the run at the first set-up stage."""
-    import threading
-
     from core.errors import Cancelled
+    from core.events import Job
     from core.train import TrainConfig, train
     from core.vocabulary import load_keywords
 
-    stop = threading.Event()
-    stop.set()
+    seen: list[object] = []
+    job = Job(seen.append)
+    job.cancel()
     config = TrainConfig(dataset=small_dataset, output=tmp_path / "run", max_steps=4, speeds=(1.0,), device="cpu",
                          keywords=load_keywords(SAMPLES / "keywords.txt"))
-    seen: list[object] = []
     with pytest.raises(Cancelled, match="before its first checkpoint") as info:
-        train(config, seen.append, stop=stop)
+        train(config, job)
     assert info.value.exit_code == 130
     assert not any("labelling" in str(getattr(e, "message", "")) for e in seen)  # stopped before the replay stage
     assert not (tmp_path / "run" / "metrics.jsonl").exists()

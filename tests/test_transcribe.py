@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import jiwer
@@ -12,7 +11,7 @@ import webvtt
 
 from core import audio, captions
 from core.errors import Cancelled, InputError
-from core.events import Log
+from core.events import Job, Log
 from core.transcribe import TranscribeOptions, is_prompt_echo, keyword_prompt, load_engine, transcribe
 from core.vocabulary import Keyword, keyword_recall, load_keywords
 
@@ -85,16 +84,17 @@ def test_block_seams_do_not_cut_or_repeat_cues(fast_engine, recording):
 def test_progress_events_and_cancel(fast_engine, recording):
     path, _, _ = recording
     events = []
-    cancel = threading.Event()
 
     def on_event(event):
         events.append(event)
         if len(events) == 3:
-            cancel.set()
+            job.cancel()
 
-    with pytest.raises(Cancelled):
-        transcribe(path, fast_engine, on_event, cancel)
+    job = Job(on_event)
+    with pytest.raises(Cancelled, match="transcription cancelled"):
+        transcribe(path, fast_engine, job)
     assert [e.stage for e in events[:3]] == ["transcribe"] * 3
+    assert len(events) == 3  # the cancel landed at the next cue
 
 
 def test_english_only_model_refuses_other_languages(tiny):
@@ -205,7 +205,7 @@ def test_an_echoed_prompt_is_decoded_again_without_it(tiny, keywords, clip, engi
                                                  batch_size=batch_size))
     echoing = EchoingEngine(engine)
     events: list = []
-    result = transcribe(path, echoing, events.append)
+    result = transcribe(path, echoing, Job(events.append))
 
     # the echoed cue's own span was decoded once more, without the prompt, and nothing else was
     (echoed,) = echoing.echoed
@@ -237,7 +237,7 @@ def test_no_prompt_echo_in_drafts_of_the_samples(tiny, samples, keywords, engine
     hits = occurrences = 0
     for name in ("train", "validation", "control", "plain"):
         events: list = []
-        result = transcribe(samples / f"{name}.mp3", engine, events.append)
+        result = transcribe(samples / f"{name}.mp3", engine, Job(events.append))
         for message in (e.message for e in events if isinstance(e, Log)):
             print(f"\n{engine_name} {name}: {message}")
         assert len(result.cues) >= 2

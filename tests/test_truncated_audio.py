@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core import audio, captions
-from core.events import Log, Progress
+from core.events import Job, Log, Progress
 from core.transcribe import TranscribeOptions, load_engine, transcribe
 from core.workspace import Workspace
 from tests.tui_helpers import wait_for
@@ -42,7 +42,8 @@ def _decoded_s(path: Path) -> float:
 
 def test_transcribe_emits_one_warning_and_counts_only_what_decodes(tiny, talk: Path) -> None:
     events: list = []
-    result = transcribe(talk, load_engine(tiny, TranscribeOptions(engine="ctranslate2", beam_size=1)), events.append)
+    result = transcribe(talk, load_engine(tiny, TranscribeOptions(engine="ctranslate2", beam_size=1)),
+                        Job(events.append))
     decoded = _decoded_s(talk)
     assert 0.5 < decoded < 1.0
     warnings = [e for e in events if isinstance(e, Log) and e.level == "warning"]
@@ -56,7 +57,7 @@ def test_transcribe_emits_one_warning_and_counts_only_what_decodes(tiny, talk: P
 def test_whole_file_gets_no_warning(tiny) -> None:
     events: list = []
     transcribe(SAMPLES / "validation.mp3", load_engine(tiny, TranscribeOptions(engine="ctranslate2", beam_size=1)),
-               events.append)
+               Job(events.append))
     assert [e for e in events if isinstance(e, Log)] == []
     assert events[-1] == Progress("transcribe", 50.22, 50.22, "s")  # the header's length, as before
 

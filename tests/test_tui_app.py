@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input
 from core import captions as caps
 from core import editing
 from core.workspace import Workspace, is_workspace, open_workspace, read_for_editing
-from tests.tui_helpers import Tmux, app_command, app_env, running, wait_for
+from tests.tui_helpers import Tmux, app_command, app_env, record_job_statuses, running, wait_for
 from tui.app import WhisperTuiApp
 from tui.screens import SCREENS
 from tui.screens.editor import EditorScreen
@@ -183,6 +183,7 @@ async def test_command_palette_runs_screen_actions(workspace: Workspace) -> None
 @pytest.mark.slow
 async def test_fetch_and_transcribe_a_local_file(workspace: Workspace, model_cache: Path) -> None:
     app = WhisperTuiApp(workspace)
+    headers = record_job_statuses(app)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, FetchScreen))
         screen = app.screen
@@ -194,6 +195,7 @@ async def test_fetch_and_transcribe_a_local_file(workspace: Workspace, model_cac
         status = screen.query_one("#status").text.plain
         assert "wrote captions/control.vtt" in status, status
         assert app.sub_title == ""
+        assert any(line.startswith("fetch: transcribe") and line.endswith("%)") for line in headers), headers
         vtt = workspace.captions_dir / "control.vtt"
         cues = caps.read(vtt).cues
         assert len(cues) >= 4 and "weather" in " ".join(c.text for c in cues).lower()

@@ -24,7 +24,7 @@ from core.report import BASELINE, FINE_TUNED, PROMPTED, Report, leaders, list_ru
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
 from core.workspace import Workspace
-from tests.tui_helpers import SAMPLES, open_evaluate, wait_for
+from tests.tui_helpers import SAMPLES, open_evaluate, record_job_statuses, wait_for
 from tests.tui_helpers import status_text as status
 from tui.app import WhisperTuiApp
 from tui.screens.evaluate import BASE
@@ -206,6 +206,7 @@ def test_push_offline_is_one_clear_line(trained: Path, monkeypatch: pytest.Monke
 async def test_evaluate_runs_as_a_job_and_shows_the_report(project: Workspace) -> None:
     """No report yet → e evaluates the run on the validation source (a job), writes RUN/evaluation/, shows it."""
     app = WhisperTuiApp(project)
+    headers = record_job_statuses(app)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_evaluate(pilot)
         assert screen.target() == str(project.runs_dir / "run-1")  # the newest run, not the base model
@@ -214,6 +215,7 @@ async def test_evaluate_runs_as_a_job_and_shows_the_report(project: Workspace) -
         assert screen.job_name == "evaluate"
         await wait_for(pilot, lambda: screen.job_name is None, timeout=600)
         assert "evaluated run-1 on heldout" in status(screen), status(screen)
+        assert any(line.startswith("evaluate: ") and line.endswith("%)") for line in headers), headers  # its progress
         written = json.loads((project.runs_dir / "run-1" / "evaluation" / "report.json").read_text())
         # what tests/data/recorded_evaluation/report.json holds too (the snapshot's report)
         assert written["main"]["captions"] == "../../../captions/heldout.vtt"

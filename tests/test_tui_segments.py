@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import tomllib
 
 import pytest
@@ -14,6 +13,7 @@ from core import captions as caps
 from core.dataset import PrepareOptions, Recording, plan
 from core.dataset_plan import DatasetPlan, PlanEntry, build_dataset, built_dataset, plan_dataset
 from core.errors import Cancelled, InputError
+from core.events import Event, Job, Progress
 from core.segments import MAX_MS
 from core.workspace import Workspace
 from tests.tui_helpers import SAMPLES, wait_for
@@ -141,10 +141,21 @@ def test_build_writes_the_planned_rows_and_a_cancel_keeps_the_old_dataset(sample
 
     views = plan_dataset(sample, views=True)
     assert built_dataset(sample, views).stale
-    cancel = threading.Event()
-    cancel.set()
-    with pytest.raises(Cancelled):
-        build_dataset(sample, views, cancel=cancel)
+    # cancelled from its first progress report (before the first row): Cancelled, and nothing written
+    events: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Progress):
+            job.cancel()
+
+    job = Job(on_event)
+    before = sorted(p.name for p in sample.root.iterdir()), sorted(p.name for p in sample.dataset_dir.rglob("*"))
+    with pytest.raises(Cancelled, match="the previous dataset is unchanged"):
+        build_dataset(sample, views, job)
+    assert [e.done for e in events if isinstance(e, Progress)] == [0]
+    assert (sorted(p.name for p in sample.root.iterdir()), sorted(p.name for p in sample.dataset_dir.rglob("*"))) \
+        == before
     assert load_from_disk(str(sample.dataset_dir))["train"].num_rows == planned.totals("train")[0]
 
 

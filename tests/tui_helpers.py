@@ -117,6 +117,21 @@ async def open_evaluate(pilot: Pilot):
     return screen
 
 
+def record_job_statuses(app) -> list[str]:
+    """Every job status line the app's header is given from now on (a job's progress comes and goes between two
+    polls of `wait_for`; this keeps each line)."""
+    lines: list[str] = []
+    show = app.set_job_status
+
+    def recording(name: str, status: str | None) -> None:
+        if status is not None:
+            lines.append(status)
+        show(name, status)
+
+    app.set_job_status = recording
+    return lines
+
+
 def status_text(screen) -> str:
     """The screen's status line, as plain text."""
     from tui.widgets.lines import StatusLine

@@ -1,15 +1,15 @@
-"""Long jobs (fetch, transcription, later training) without freezing the UI.
+"""Long jobs (fetch, transcription, training, …) without freezing the UI.
 
-A screen mixes in `JobRunner` and calls `start_job(name, work)`, where `work(on_event, cancel)` is a plain
-core call. It runs in a `@work(thread=True, exclusive=True)` worker; every core event comes back as a
-`JobEvent` message and the end as one `JobEnded` (posting messages is thread-safe; widgets are only ever
-touched on the UI thread, in the handlers). Cancelling sets a threading.Event that core checks.
+A screen mixes in `JobRunner` and calls `start_job(name, work)`, where `work(job)` is a plain core call given
+the `core.events.Job` made for it (`lambda job: draft(..., job=job)`). It runs in a `@work(thread=True,
+exclusive=True)` worker; every event the job emits comes back as a `JobEvent` message and the end as one
+`JobEnded` (posting messages is thread-safe; widgets are only ever touched on the UI thread, in the handlers).
+Every job's progress shows in the app's header. Cancelling is `job.cancel()`, which core checks at its safe points.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +17,9 @@ from textual import work
 from textual.message import Message
 
 from core.errors import Cancelled, WhisperTuiError
-from core.events import Event, EventHandler, Progress
+from core.events import Event, Job, Progress
 
-Work = Callable[[EventHandler, threading.Event], Any]
+Work = Callable[[Job], Any]
 
 
 class JobEvent(Message):
@@ -62,39 +62,52 @@ def progress_text(event: Progress) -> tuple[float | None, str]:
 
 
 class JobRunner:
-    """Mixin for a Screen: one job at a time, its progress in the app header, cancel by threading.Event."""
+    """Mixin for a Screen: one job at a time, its progress in the app header, cancelled through its `Job`."""
 
-    _job: tuple[str, threading.Event] | None = None
+    _job: tuple[str, Job] | None = None
 
     @property
     def job_name(self) -> str | None:
         return self._job[0] if self._job else None
 
-    def start_job(self, name: str, job: Work) -> bool:
-        """Run `job` in a thread worker; False (and a notice) when a job is already running here."""
+    @property
+    def running_job(self) -> Job | None:
+        """The running job's `Job` (None when none runs)."""
+        return self._job[1] if self._job else None
+
+    def start_job(self, name: str, work: Work) -> bool:
+        """Run `work(job)` in a thread worker; False (and a notice) when a job is already running here."""
         if self._job is not None:
             self.notify(f"{self._job[0]} is still running (cancel it first)", severity="warning")  # type: ignore[attr-defined]
             return False
-        cancel = threading.Event()
-        self._job = (name, cancel)
+
+        def on_event(event: Event) -> None:
+            self.post_message(JobEvent(name, event))  # type: ignore[attr-defined]
+
+        job = Job(on_event)
+        self._job = (name, job)
         self.app.set_job_status(name, f"{name}: starting")  # type: ignore[attr-defined]
-        self._run_job(name, job, cancel)
+        self._run_job(name, work, job)
         return True
 
     def cancel_job(self) -> bool:
         if self._job is None:
             return False
-        self._job[1].set()
+        self._job[1].cancel()
         self.app.set_job_status(self._job[0], f"{self._job[0]}: cancelling")  # type: ignore[attr-defined]
         return True
 
-    @work(thread=True, exclusive=True, group="job", exit_on_error=False)
-    def _run_job(self, name: str, job: Work, cancel: threading.Event) -> None:
-        def on_event(event: Event) -> None:
-            self.post_message(JobEvent(name, event))  # type: ignore[attr-defined]
+    def detach_job(self) -> bool:
+        """Stop following the running job and leave what it follows going (a training run); not a cancel."""
+        if self._job is None:
+            return False
+        self._job[1].detach()
+        return True
 
+    @work(thread=True, exclusive=True, group="job", exit_on_error=False)
+    def _run_job(self, name: str, work: Work, job: Job) -> None:
         try:
-            ended = JobEnded(name, result=job(on_event, cancel))
+            ended = JobEnded(name, result=work(job))
         except Cancelled:
             ended = JobEnded(name, error="cancelled", cancelled=True)
         except WhisperTuiError as err:
@@ -112,6 +125,8 @@ class JobRunner:
         self.post_message(ended)  # type: ignore[attr-defined]
 
     def on_job_event(self, message: JobEvent) -> None:
+        """The header's line for the job. Textual calls this for every screen, beside a screen's own
+        `on_job_event` (after it): handlers run for each class of the MRO, so a screen need not call this one."""
         if isinstance(message.event, Progress):
             fraction, label = progress_text(message.event)
             status = label if label.startswith(message.job) else f"{message.job}: {label}"

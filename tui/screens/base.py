@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from core.workspace import Workspace
-from tui.jobs import JobRunner
+from tui.jobs import JobEnded, JobRunner
 from tui.screens import SCREENS
 from tui.widgets.lines import Severity, StatusLine, TextLine
 
@@ -68,11 +68,24 @@ class WorkbenchScreen(JobRunner, Screen):
         self.wapp.refresh_header()
 
     def on_unmount(self) -> None:
+        self.leave_job()
+
+    def leave_job(self) -> None:
+        """What leaving the screen (the app closing) does to a running job: cancel it. The Train screen detaches
+        instead (its run goes on)."""
         self.cancel_job()
 
     def say(self, message: str, severity: Severity = "information") -> None:
         """Put one line in the status line (errors never raise out of a key press)."""
         self.query_one(StatusLine).say(message, severity)
+
+    def say_job_ended(self, message: JobEnded, cancelled_text: str | None = None) -> None:
+        """The status line for a job that did not succeed: "<job> cancelled" (or `cancelled_text`) as a warning,
+        "<job> failed: <error>" as an error."""
+        if message.cancelled:
+            self.say(cancelled_text or f"{message.job} cancelled", "warning")
+        else:
+            self.say(f"{message.job} failed: {message.error}", "error")
 
     def show_job(self, bar_id: str, label_id: str, fraction: float | None, label: str) -> None:
         """Set a job's progress bar (None: animated, size of the work unknown) and its one-line label."""

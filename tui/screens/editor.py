@@ -7,7 +7,6 @@ within a second of an edit (core.editing.write_autosave, atomic) and saves for r
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -113,9 +112,7 @@ class EditorScreen(WorkbenchScreen):
         self._typing: EditOp | None = None
         self._autosave_timer: Timer | None = None
         self._suggest_timer: Timer | None = None
-        self._autosaved_revision = 0
-        self._autosave_lock = threading.Lock()
-        self._written: dict[Path, int] = {}  # the newest revision written to each file's autosave
+        self.autosaver = editing.Autosaver()
         self.player = Player("cue")
         self._asking: Path | None = None  # the file whose restore question is on screen
         self._loaded_mtime: int | None = None
@@ -222,11 +219,10 @@ class EditorScreen(WorkbenchScreen):
                 self.say(f"could not restore the autosave: {err}", "error")
         self.path, self.session, self._typing = path, session, None
         self._loaded_mtime = self._mtime()
-        self._autosaved_revision = session.revision if restore else 0
+        self.autosaver.opened(path, session.revision if restore else 0)
         self.review = Review(session.captions(), keywords)  # with the file's parse problems
         self.table.show(self.review)
         self._show_current()
-        self._written.pop(path, None)
         self.call_after_refresh(self._fill_suggestions)  # the table first, then the background work
         self._measure_audio()
         self._cross_check(path)
@@ -518,15 +514,12 @@ class EditorScreen(WorkbenchScreen):
             self.say("no captions open", "warning")
             return False
         try:
-            with self._autosave_lock:  # a late autosave of an older revision must not follow the save
-                editing.save(self.session, self.path)
-                self._written[self.path] = self.session.revision
+            self.autosaver.save(self.session, self.path)  # a late autosave of an older revision cannot follow it
             self._loaded_mtime = self._mtime()
             self.workspace.set_status(self.path.stem, "edited")
         except (WhisperTuiError, OSError) as err:
             self.say(f"not saved: {err}", "error")
             return False
-        self._autosaved_revision = self.session.revision
         self.say(f"saved {self.path.parent.name}/{self.path.name} (previous version in .history/)")
         return True
 
@@ -541,35 +534,29 @@ class EditorScreen(WorkbenchScreen):
         """Write (or, when back at the saved state, remove) the autosave sidecar: atomic, so a kill is safe,
         and in a thread (a 3,000-cue file takes ~50 ms), unless `wait` (quitting)."""
         self._autosave_timer = None
-        if self.session is None or self.path is None or self.session.revision == self._autosaved_revision:
+        if self.session is None or self.path is None:
             return
-        snapshot = self.session.captions() if self.session.dirty else None
-        self._autosaved_revision = self.session.revision
+        pending = self.autosaver.pending(self.session, self.path)
+        if pending is None:
+            return
         if wait:
-            error = self._write_autosave(snapshot, self.path, self.session.revision)
+            error = self._write_autosave(pending)
             if error:
                 self.say(error, "error")
         else:
-            self._autosave_worker(snapshot, self.path, self.session.revision)
+            self._autosave_worker(pending)
 
-    def _write_autosave(self, snapshot: caps.Captions | None, path: Path, revision: int) -> str | None:
-        """One autosave write; never older over newer (revisions per file). Returns an error line or None."""
-        with self._autosave_lock:
-            if revision < self._written.get(path, -1):
-                return None
-            try:
-                if snapshot is None:
-                    editing.discard_autosave(path)
-                else:
-                    editing.write_autosave(snapshot, path)
-            except (WhisperTuiError, OSError) as err:
-                return f"autosave failed: {err}"
-            self._written[path] = revision
+    def _write_autosave(self, pending: editing.PendingAutosave) -> str | None:
+        """One autosave write (the Autosaver keeps the order); an error line or None."""
+        try:
+            self.autosaver.write(pending)
+        except (WhisperTuiError, OSError) as err:
+            return f"autosave failed: {err}"
         return None
 
     @work(thread=True, group="autosave", exit_on_error=False)
-    def _autosave_worker(self, snapshot: caps.Captions | None, path: Path, revision: int) -> None:
-        error = self._write_autosave(snapshot, path, revision)
+    def _autosave_worker(self, pending: editing.PendingAutosave) -> None:
+        error = self._write_autosave(pending)
         if error:
             self.app.call_from_thread(self.say, error, "error")
 
@@ -651,8 +638,8 @@ class EditorScreen(WorkbenchScreen):
         cues, aligners = self.session.cues, self.wapp.aligners
         model, language = self.workspace.model, self.workspace.language
 
-        def work(on_event, cancel):
-            return retime(audio, cues, index, aligners.get(model, language, (), on_event))
+        def work(job):
+            return retime(audio, cues, index, aligners.get(model, language, (), job.emit))
 
         if self.start_job("re-time", work):
             self.say(f"re-timing cue {index + 1} with {model}…")
@@ -668,22 +655,19 @@ class EditorScreen(WorkbenchScreen):
             return
         workspace, aligners = self.workspace, self.wapp.aligners
         self._aligned_warnings = 0
-        if self.start_job("align", lambda on_event, cancel: align_source(workspace, audio, aligners, None, on_event,
-                                                                          cancel)):
+        if self.start_job("align", lambda job: align_source(workspace, audio, aligners, None, job=job)):
             self.say(f"aligning script.txt with {audio.name}…")
 
     _aligned_warnings = 0
 
-    def on_job_event(self, message: JobEvent) -> None:
-        super().on_job_event(message)
+    def on_job_event(self, message: JobEvent) -> None:  # JobRunner's, called after it, feeds the header
         if isinstance(message.event, Log) and message.event.level == "warning":
             self._aligned_warnings += 1
             self.say(message.event.message, "warning")
 
     def on_job_ended(self, message: JobEnded) -> None:
         if not message.ok:
-            self.say(f"{message.job} failed: {message.error}" if not message.cancelled else f"{message.job} cancelled",
-                     "warning" if message.cancelled else "error")
+            self.say_job_ended(message)
         elif message.job == "re-time":
             self.apply(message.result)
         elif message.job == "align":

@@ -9,7 +9,6 @@ entry is the workspace's own model: before any run it answers "how bad is the ba
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,9 +23,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, ProgressBar, Select, Static
 
 from core.captions import format_timestamp
-from core.errors import Cancelled, InputError
+from core.errors import InputError
 from core.evaluate import Comparison, WordMark, compare, evaluate, push_model, reference_captions, resolve_run
-from core.events import Event, EventHandler, Log, Progress
+from core.events import Job, Log, Progress
 from core.report import (
     BASELINE,
     FINE_TUNED,
@@ -467,14 +466,9 @@ class EvaluateScreen(WorkbenchScreen):
         audio, captions, language = source.audio, source.captions, self.workspace.language
         out_dir = self.report_dir(target)
 
-        def work(on_event: EventHandler, cancel: threading.Event) -> Report:
-            def relay(event: Event) -> None:  # evaluate reports after every batch: a cancel lands within one
-                if cancel.is_set():
-                    raise Cancelled("evaluation cancelled")
-                on_event(event)
-
-            return evaluate(model, audio, captions, keywords, baseline, mode="cues", out_dir=out_dir,
-                            on_event=relay, language=language)
+        def work(job: Job) -> Report:  # a cancel lands after the batch being decoded
+            return evaluate(model, audio, captions, keywords, baseline, mode="cues", out_dir=out_dir, job=job,
+                            language=language)
 
         if self.start_job("evaluate", work):
             self._job_target = target
@@ -482,7 +476,7 @@ class EvaluateScreen(WorkbenchScreen):
 
     def action_export(self) -> None:
         run = self._selected_run()
-        if run is not None and self.start_job("export", lambda on_event, cancel: export_ct2(run)):
+        if run is not None and self.start_job("export", lambda job: export_ct2(run)):
             self._show_progress(None, f"exporting {run.name} to CTranslate2…")
 
     def action_push(self) -> None:
@@ -506,7 +500,7 @@ class EvaluateScreen(WorkbenchScreen):
             self.say("type a Hub repo id (user/name) first", "warning")
             return
         self.query_one("#ev-push-row").display = False
-        if self.start_job("push", lambda on_event, cancel: push_model(run, repo_id)):
+        if self.start_job("push", lambda job: push_model(run, repo_id)):
             self._show_progress(None, f"pushing {run.name} to {repo_id}…")
 
     def _show_progress(self, fraction: float | None, label: str) -> None:
@@ -525,8 +519,7 @@ class EvaluateScreen(WorkbenchScreen):
     def on_job_ended(self, message: JobEnded) -> None:
         if not message.ok:
             self._show_progress(0.0, f"{message.job}: {message.error}")
-            self.say(f"{message.job} cancelled" if message.cancelled else f"{message.job} failed: {message.error}",
-                     "warning" if message.cancelled else "error")
+            self.say_job_ended(message)
             return
         self._show_progress(1.0, f"{message.job}: done")
         if message.job == "evaluate":

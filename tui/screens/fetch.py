@@ -175,15 +175,13 @@ class FetchScreen(WorkbenchScreen):
 
     def _start_draft(self, audio: Path) -> None:
         workspace, engines, model = self.workspace, self.wapp.engines, self._model()
-        if self.start_job("transcribe", lambda on_event, cancel: draft(workspace, audio, engines, model, on_event,
-                                                                        cancel)):
+        if self.start_job("transcribe", lambda job: draft(workspace, audio, engines, model, job=job)):
             self._warning = None
             self._show_progress(None, f"transcribing {audio.name} with {model}…")
 
     def _start_align(self, audio: Path) -> None:
         workspace, aligners, model = self.workspace, self.wapp.aligners, self._model()
-        if self.start_job("align", lambda on_event, cancel: align_source(workspace, audio, aligners, model, on_event,
-                                                                          cancel)):
+        if self.start_job("align", lambda job: align_source(workspace, audio, aligners, model, job=job)):
             self._warning = None
             self._show_progress(None, f"aligning script.txt with {audio.name}…")
 
@@ -194,8 +192,7 @@ class FetchScreen(WorkbenchScreen):
             self.say("type a URL or a file path first", "warning")
             return
         workspace, engines, model = self.workspace, self.wapp.engines, self._model()
-        if self.start_job("fetch", lambda on_event, cancel: import_and_draft(workspace, text, engines, model,
-                                                                              on_event, cancel)):
+        if self.start_job("fetch", lambda job: import_and_draft(workspace, text, engines, model, job=job)):
             self._warning = None
             self._show_progress(None, f"fetching {text}…")
 
@@ -254,6 +251,5 @@ class FetchScreen(WorkbenchScreen):
             self.query_one("#source", Input).value = ""
         else:
             self._show_progress(0.0, f"{message.job}: {message.error}")
-            self.say(f"{message.job} failed: {message.error}" if not message.cancelled else f"{message.job} cancelled",
-                     "warning" if message.cancelled else "error")
+            self.say_job_ended(message)
             self.action_refresh()

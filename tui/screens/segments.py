@@ -351,7 +351,7 @@ class SegmentsScreen(WorkbenchScreen):
             self.say(f"cannot build: {plan.errors[0]}", "error")
             return
         workspace = self.workspace
-        if self.start_job("build", lambda on_event, cancel: build_dataset(workspace, plan, on_event, cancel)):
+        if self.start_job("build", lambda job: build_dataset(workspace, plan, job=job)):
             self._show_progress(0.0, f"building {self._where(workspace.dataset_dir)}…")
 
     # -- job progress
@@ -359,8 +359,7 @@ class SegmentsScreen(WorkbenchScreen):
     def _show_progress(self, fraction: float | None, label: str) -> None:
         self.show_job("segment-progress", "segment-job-label", fraction, label)
 
-    def on_job_event(self, message: JobEvent) -> None:
-        super().on_job_event(message)  # the header shows the build on every screen
+    def on_job_event(self, message: JobEvent) -> None:  # JobRunner's, called after it, feeds the header
         event = message.event
         if isinstance(event, Progress):
             fraction, label = progress_text(event)
@@ -380,5 +379,4 @@ class SegmentsScreen(WorkbenchScreen):
             self._show_dataset_state()
         else:
             self._show_progress(0.0, f"build: {message.error}")
-            self.say("build cancelled; the previous dataset is unchanged" if message.cancelled
-                     else f"build failed: {message.error}", "warning" if message.cancelled else "error")
+            self.say_job_ended(message, "build cancelled; the previous dataset is unchanged")

@@ -7,7 +7,6 @@ again. `x` stops it with a checkpoint; `R` resumes the last stopped run.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -99,7 +98,6 @@ class TrainScreen(WorkbenchScreen):
         super().__init__()
         self.run_dir: Path | None = None
         self.process: TrainProcess | None = None
-        self._stop_requested = None
         self._losses: list[float] = []
         self._recalls: list[float] = []
         self._best: tuple[float, str, str] | None = None  # (quality, row key, its own mark)
@@ -277,19 +275,22 @@ class TrainScreen(WorkbenchScreen):
         self._follow(process, message)
 
     def _follow(self, process: TrainProcess, message: str) -> None:
-        """Follow the run in a thread worker. Leaving the app cancels the job, which here means detaching:
-        the run goes on, and a reopened screen follows it again."""
+        """Follow the run in a thread worker: cancelling its job (x) stops the run with a checkpoint; leaving the
+        app detaches the job (`leave_job`): the run goes on, and a reopened screen follows it again."""
         self.process, self.run_dir = process, process.run_dir
-        stop = self._stop_requested = threading.Event()
-        if self.start_job("train", lambda on_event, detach: process.follow(on_event, stop=stop, detach=detach)):
+        if self.start_job("train", lambda job: process.follow(job)):
             self._set_label(None, f"{process.run_dir.name}: loading the model and encoding rows…")
             self.say(f"{message} · x stops it with a checkpoint · it keeps going if you quit")
 
+    def leave_job(self) -> None:
+        self.detach_job()
+
     def action_stop(self) -> None:
-        if self._stop_requested is None or self.job_name is None:
+        job = self.running_job
+        if job is None:
             self.say("no run is going", "warning")
             return
-        self._stop_requested.set()
+        job.cancel()  # follow() asks the run to checkpoint and stop, and follows it until it has
         self.say("stopping after the current step (a checkpoint is saved; R resumes)…")
 
     def action_focus_form(self) -> None:
@@ -318,7 +319,6 @@ class TrainScreen(WorkbenchScreen):
             if event.stage == "train" and event.total:
                 label = f"step {event.done:.0f}/{event.total:.0f}"
             self._set_label(fraction, label)
-            super().on_job_event(message)
         elif isinstance(event, Log):
             self.say(event.message, "warning" if event.level == "warning" else "information")
         elif isinstance(event, Done):
@@ -327,7 +327,6 @@ class TrainScreen(WorkbenchScreen):
     def on_job_ended(self, message: JobEnded) -> None:
         name = self.run_dir.name if self.run_dir else "the run"
         outcome = message.result
-        self._stop_requested = None
         if not message.ok:
             self._set_label(0.0, f"{name}: {message.error}")
             self.say(f"training failed: {message.error}", "error")
