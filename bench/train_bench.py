@@ -51,8 +51,8 @@ from common import (
     write_section,
 )
 
+from core.runs import read_metrics
 from core.train import TrainConfig
-from core.train_process import read_metrics
 
 SECTION = "## Fine-tune time to target (tiny.en, CPU)"
 PACKAGES = ("torch", "transformers", "peft")

@@ -400,6 +400,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from core.evaluate import evaluate, resolve_run
     from core.files import check_writable_dir
     from core.report import first_sections, overall_table, write_report
+    from core.runs import evaluation_dir
     from core.vocabulary import load_keywords
 
     if len(args.control_audio) != len(args.control_captions):
@@ -407,7 +408,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model, run_base = resolve_run(args.model)
     is_run = model != str(args.model)
     # a run's own report.json is train's: the evaluation goes beside it, not over it
-    output = args.output or (Path(args.model) / "evaluation" if is_run else Path("evaluation"))
+    output = args.output or (evaluation_dir(args.model) if is_run else Path("evaluation"))
     check_writable_dir(output)  # before the models run, not after
     keywords = load_keywords(args.keywords) if args.keywords else []
     controls = list(zip(args.control_audio, args.control_captions, strict=True))
@@ -488,6 +489,7 @@ class JsonEventWriter(TrainPrinter):
 def _train(args: argparse.Namespace) -> int:
     from core import train_config
     from core.files import check_writable_dir
+    from core.runs import RUN_CONFIG
     from core.train import train
     from core.training_data import kind_of
 
@@ -504,7 +506,7 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         printer.close()
     if result.interrupted:
-        settings = Path(result.run_dir) / train_config.RUN_CONFIG
+        settings = Path(result.run_dir) / RUN_CONFIG
         print(f"stopped at step {result.steps}; continue with: whisper-tui train --config {settings} --resume",
               file=sys.stderr)
         return 130
@@ -525,10 +527,11 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from core.models import check_hf_dir
+    from core.runs import MERGED, finished
     from core.train import export_ct2
 
-    if (args.run_dir / "merged").is_dir():  # a half-written merged/ is bad input, not a failed export
-        check_hf_dir(args.run_dir / "merged")
+    if finished(args.run_dir):  # a half-written merged/ is bad input, not a failed export
+        check_hf_dir(args.run_dir / MERGED)
     print(_run_job(lambda job: export_ct2(args.run_dir, args.quantization)))
     return 0
 

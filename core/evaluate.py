@@ -12,8 +12,6 @@ Two modes:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,9 +36,9 @@ from core.report import (
     Report,
     SetResult,
     VariantResult,
-    evaluation_dir,
     write_report,
 )
+from core.runs import MERGED, base_model, evaluation_dir, finished
 from core.scores import normalize, score_texts
 from core.vocabulary import Keyword, KeywordLike
 
@@ -172,12 +170,9 @@ def resolve_run(spec: str | Path) -> tuple[str, str | None]:
     """A `whisper-tui train` run directory → (its merged model, the base model named in its report.json);
     anything else → (spec, None)."""
     path = Path(spec).expanduser()
-    if not (path / "merged").is_dir():
+    if not finished(path):
         return str(spec), None
-    base = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # no report yet: the caller's default
-        base = json.loads((path / "report.json").read_text(encoding="utf-8")).get("base_model")
-    return str(path / "merged"), str(base) if base else None
+    return str(path / MERGED), base_model(path)  # no report yet: None, the caller's default
 
 
 def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[KeywordLike] = (),
@@ -415,7 +410,7 @@ def push_model(run_dir: Path, repo_id: str, private: bool = True) -> str:
 
     from core.hub import no_hub_bars, one_line_errors, ready_to_push
 
-    merged = Path(run_dir) / "merged"
+    merged = Path(run_dir) / MERGED
     if not (merged / "config.json").is_file():
         raise InputError(f"{run_dir}: no merged model to push (train the run to the end first)")
     token = ready_to_push(repo_id)

@@ -29,6 +29,7 @@ from core import ct2
 from core.errors import InputError, JobError
 from core.events import EventHandler, Log, ignore
 from core.files import atomic_directory
+from core.runs import CT2, MERGED
 
 DEFAULT_MODEL = "tiny.en"
 CONVERTER_VERSION = 1  # bump when the conversion output changes, so caches are rebuilt
@@ -256,8 +257,8 @@ def _complete_safetensors(path: Path) -> bool:
 
 def _sibling_ct2(hf_dir: Path) -> Path | None:
     """A run directory keeps its CTranslate2 export in `ct2/` beside `merged/`."""
-    candidate = hf_dir.parent / "ct2"
-    if hf_dir.name == "merged" and (candidate / "model.bin").is_file():
+    candidate = hf_dir.parent / CT2
+    if hf_dir.name == MERGED and (candidate / "model.bin").is_file():
         return candidate
     return None
 

@@ -308,20 +308,6 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
 # ---------------------------------------------------------------------------- reading a report back (the TUI)
 
 
-def list_runs(runs_dir: Path) -> list[Path]:
-    """Run folders under `runs_dir` that hold a merged model (what can be evaluated), newest first."""
-    try:
-        runs = [p for p in Path(runs_dir).iterdir() if (p / "merged").is_dir() and not p.name.startswith(".")]
-    except OSError:
-        return []
-    return sorted(runs, key=lambda p: ((p / "merged").stat().st_mtime, p.name), reverse=True)
-
-
-def evaluation_dir(run_dir: Path) -> Path:
-    """Where a run's evaluation goes: beside train's report.json, as `whisper-tui evaluate -m RUN_DIR` puts it."""
-    return Path(run_dir) / "evaluation"
-
-
 def _scores_from(data: dict) -> TextScores:
     recall = KeywordRecall(tuple(KeywordScore(k["term"], int(k["reference"]), int(k["hypothesis"]), int(k["hits"]))
                                  for k in data["keywords"]["per_keyword"]))

@@ -43,8 +43,19 @@ from core.examples import (
 from core.files import atomic_directory, atomic_write_text
 from core.languages import is_english
 from core.models import ResolvedModel, resolve
-from core.runs import checkpoint_folders, last_checkpoint, step_of
-from core.train_config import RUN_CONFIG, TrainConfig, to_json
+from core.runs import (
+    ADAPTER,
+    CHECKPOINTS,
+    CT2,
+    MERGED,
+    METRICS,
+    REPORT,
+    RUN_CONFIG,
+    checkpoint_folders,
+    last_checkpoint,
+    step_of,
+)
+from core.train_config import TrainConfig, to_json
 from core.train_config import save as save_config
 from core.train_guards import (
     STOPPED_EARLY,
@@ -403,8 +414,8 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
     if job is QUIET:  # Ctrl-C and stop.request cancel the job: one of this run's own, not everyone's default
         job = Job()
     run_dir = Path(config.output)
-    checkpoints = run_dir / "checkpoints"
-    metrics_file = run_dir / "metrics.jsonl"
+    checkpoints = run_dir / CHECKPOINTS
+    metrics_file = run_dir / METRICS
     resume_from = last_checkpoint(checkpoints) if config.resume else None
     if config.resume and resume_from is None:
         raise InputError(f"{run_dir}: no checkpoint to resume from")
@@ -596,13 +607,13 @@ def _save_outputs(model, processor, resolved: ResolvedModel, config: TrainConfig
     """adapter/ (PeftModel loads it) and merged/ (plain transformers dir + processor + model card), each atomic."""
     adapter_dir = merged_dir = None
     if not config.full_finetune:
-        adapter_dir = run_dir / "adapter"
+        adapter_dir = run_dir / ADAPTER
         with atomic_directory(adapter_dir) as tmp:
             model.save_pretrained(tmp)
         model = model.merge_and_unload()
     model.config.use_cache = True
     clean_generation_config(model, resolved.multilingual, config.decoding_language or "en", config.task)
-    merged_dir = run_dir / "merged"
+    merged_dir = run_dir / MERGED
     with atomic_directory(merged_dir) as tmp:
         model.save_pretrained(tmp)
         processor.tokenizer.set_prefix_tokens(language=None, task=None) if resolved.multilingual else None
@@ -651,17 +662,17 @@ def _write_report(result: TrainResult, config: TrainConfig, resolved: ResolvedMo
         "adapter": str(result.adapter) if result.adapter else None,
         "merged": str(result.merged) if result.merged else None,
     }
-    atomic_write_text(result.run_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(result.run_dir / REPORT, json.dumps(report, indent=2) + "\n")
 
 
 def export_ct2(run_dir: Path, quantization: str | None = None) -> Path:
     """RUN_DIR/merged → RUN_DIR/ct2 (a model faster-whisper loads), atomically."""
     from core import ct2
 
-    merged = Path(run_dir) / "merged"
+    merged = Path(run_dir) / MERGED
     if not (merged / "config.json").is_file():
         raise InputError(f"{run_dir}: no merged model (run `whisper-tui train` to the end first)")
-    target = Path(run_dir) / "ct2"
+    target = Path(run_dir) / CT2
     with atomic_directory(target) as tmp:
         ct2.export_model(merged, tmp, quantization)
     return target

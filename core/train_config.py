@@ -20,6 +20,7 @@ from core.errors import InputError
 from core.files import atomic_write_text
 from core.languages import is_listed
 from core.models import DEFAULT_MODEL
+from core.runs import RUN_CONFIG
 from core.vocabulary import Keyword, load_keywords
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -34,7 +35,6 @@ PURPOSE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 LORA_LAYERS = ("decoder", "all")
 TASKS = ("transcribe", "translate")
-RUN_CONFIG = "train_config.json"  # in a run folder: the settings it runs with
 BUNDLED_ZERO2 = Path(__file__).resolve().parent / "data" / "deepspeed_zero2.json"
 
 

@@ -10,7 +10,6 @@ still going through its pid file and follows its events file again.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -24,12 +23,9 @@ from core import train_config
 from core.errors import JobError
 from core.events import QUIET, Event, Job, Log, from_json
 from core.files import atomic_write_text
-from core.runs import STOP_REQUEST
+from core.runs import EVENTS, LOG, MERGED, PID, REPORT, RUN_CONFIG, STOP_REQUEST, last_error, running_pid
 from core.train_config import TrainConfig
 
-EVENTS = "events.jsonl"
-PID = "train.pid"
-LOG = "train.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,7 +33,7 @@ def train_argv(config: TrainConfig) -> list[str]:
     """The `whisper-tui train` arguments that run `config`: its settings go whole through RUN_DIR's
     train_config.json (written here), so no setting is spelled twice."""
     run_dir = Path(config.output)
-    return [*train_config.to_argv(config, run_dir / train_config.RUN_CONFIG), "--events", str(run_dir / EVENTS)]
+    return [*train_config.to_argv(config, run_dir / RUN_CONFIG), "--events", str(run_dir / EVENTS)]
 
 
 @dataclass(frozen=True)
@@ -55,40 +51,6 @@ class RunOutcome:
     @property
     def stopped(self) -> bool:
         return self.returncode == 130
-
-
-def running_pid(run_dir: Path) -> int | None:
-    """The pid of a training process still working on `run_dir`, if any (a stale pid file is ignored)."""
-    try:
-        pid = int((Path(run_dir) / PID).read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return None
-    with contextlib.suppress(OSError):  # a recycled pid: make sure it is one of ours
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"core.cli" not in cmdline or str(run_dir).encode() not in b" ".join(cmdline):
-            return None
-    return pid
-
-
-def last_error(run_dir: Path) -> str | None:
-    """The one-line error the CLI printed into the run's log, if it printed one."""
-    with contextlib.suppress(OSError):
-        lines = (Path(run_dir) / LOG).read_text(encoding="utf-8", errors="replace").splitlines()
-        for line in reversed(lines):
-            if line.startswith("whisper-tui: error: "):
-                return line.removeprefix("whisper-tui: error: ")
-    return None
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl so far (a line being written right now is skipped)."""
-    rows = []
-    with contextlib.suppress(OSError):
-        for line in (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):
-                rows.append(json.loads(line))
-    return rows
 
 
 class TrainProcess:
@@ -200,6 +162,6 @@ class TrainProcess:
             (self.run_dir / PID).unlink()
         code = self.process.wait() if self.process is not None else None
         if code is None:  # attached: judge by the files it left
-            code = 0 if (self.run_dir / "report.json").is_file() and (self.run_dir / "merged").is_dir() else 130
+            code = 0 if (self.run_dir / REPORT).is_file() and (self.run_dir / MERGED).is_dir() else 130
         error = None if code in (0, 130) else (last_error(self.run_dir) or f"training exited with code {code}")
         return RunOutcome(self.run_dir, code, error)

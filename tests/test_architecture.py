@@ -128,3 +128,22 @@ def test_core_cancels_through_the_job_only() -> None:
                 found += [f"core/{path.name}:{node.lineno} {getattr(node, 'name', 'lambda')}({name})"
                           for name in names if name in ("cancel", "stop", "detach")]
     assert not found, found
+
+
+def test_only_core_runs_spells_a_run_folders_file_names() -> None:
+    """core/runs.py owns a run folder's layout: elsewhere a path is built from its constants (`run_dir / MERGED`),
+    never from the literal (`run_dir / "merged"`), so "finished" and where each file lives are said once."""
+    from core import runs
+
+    # report.json and ct2/ are left out: an evaluation folder has its own report.json, the model cache its own ct2/
+    layout = {runs.CHECKPOINTS, runs.METRICS, runs.ADAPTER, runs.MERGED, runs.RUN_CONFIG, runs.EVENTS, runs.PID,
+              runs.LOG, runs.STOP_REQUEST, runs.EVALUATION}
+    found = []
+    for path in sorted([*(ROOT / "core").glob("*.py"), *(ROOT / "tui").rglob("*.py")]):
+        if path.name == "runs.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant)
+                    and node.right.value in layout):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} / {node.right.value!r}")
+    assert not found, found

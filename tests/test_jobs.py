@@ -15,8 +15,8 @@ import pytest
 
 from core.errors import Cancelled
 from core.events import QUIET, Event, Job, Log
-from core.runs import STOP_REQUEST
-from core.train_process import EVENTS, TrainProcess
+from core.runs import EVENTS, STOP_REQUEST
+from core.train_process import TrainProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.runs import finished_runs, state
+
 pytestmark = pytest.mark.slow  # real training runs: minutes each (CI runs them)
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -76,12 +78,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, uninterrupte
     if (newest / "trainer_state.json").is_file():
         # the save beat the kill: go back to the moment before its last file (the Trainer writes the state last)
         (newest / "trainer_state.json").unlink()
+    assert state(run_dir) == "stopped"  # checkpoint-4 is whole: resumable, not finished
 
     resumed = subprocess.run([*_train_cmd(small_dataset, run_dir), "--resume"], cwd=ROOT, capture_output=True,
                              text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "removing checkpoint-8: it was cut short while being saved" in resumed.stderr
     assert "resuming from checkpoint-4" in resumed.stderr
+    assert state(run_dir) == "finished" and finished_runs(run_dir.parent) == [run_dir]
     report = json.loads((run_dir / "report.json").read_text())
     reference = json.loads((uninterrupted / "report.json").read_text())
     assert report["steps"] == reference["steps"] == 12
@@ -118,6 +122,7 @@ def test_a_stop_during_the_baseline_evaluation_lands_at_once(small_dataset, tmp_
     metrics = run_dir / "metrics.jsonl"
     assert not metrics.exists() or not metrics.read_text().strip()  # not even the baseline row was finished
     assert not (run_dir / "checkpoints").exists() or not any((run_dir / "checkpoints").iterdir())
+    assert state(run_dir) == "failed" and finished_runs(run_dir.parent) == []
     resumed = subprocess.run([*_train_cmd(small_dataset, run_dir), "--resume"], cwd=ROOT, capture_output=True,
                              text=True, timeout=600)
     assert resumed.returncode == 2 and "no checkpoint to resume from" in resumed.stderr

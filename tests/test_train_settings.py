@@ -19,8 +19,9 @@ from textual.widgets import Input
 from core import train_config
 from core.cli import build_parser
 from core.dataset import PrepareOptions, Recording, prepare
+from core.runs import read_metrics
 from core.train_config import TrainConfig, from_args, from_json, load, run_config, setting_names, to_json
-from core.train_process import TrainProcess, read_metrics
+from core.train_process import TrainProcess
 from core.vocabulary import load_keywords
 from core.workspace import Workspace, sample_workspace
 from tests.tui_helpers import SAMPLES, wait_for

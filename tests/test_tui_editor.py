@@ -323,3 +323,24 @@ async def test_reading_problems_flag_their_cue(workspace: Workspace) -> None:
         assert [f.code for f in editor.review.flags(1).findings] == ["arrow"]
         await pilot.press("n")
         assert editor.table.cursor == 1 and "arrow" in editor.query_one("#cue-info").text.plain
+
+
+async def test_captions_sent_to_the_editor_open_without_its_first_captions_on_the_way(workspace: Workspace) -> None:
+    """`app.open_captions` (Fetch's and Segments' "open in the editor"), before the editor was ever shown and again
+    while it shows another file: the file asked for opens, and the workspace's first captions (train.vtt, which
+    holds a newer autosave here) are never opened on the way: the restore question never comes up."""
+    path = workspace.captions_dir / "train.vtt"
+    editing.write_autosave([c.with_text(c.text.upper()) for c in caps.read(path).cues], path)
+    asked = [workspace.captions_dir / f"zz_{name}.vtt" for name in ("one", "two")]
+    for other in asked:
+        caps.write(caps.read(ROOT / "sample_data" / "plain.vtt"), other)
+    app = WhisperTuiApp(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for other in asked:
+            app.open_captions(other)
+            await wait_for(pilot, lambda other=other: isinstance(app.screen, ChoiceModal) or (
+                isinstance(app.screen, EditorScreen) and app.screen.path == other and app.screen.session is not None))
+            await pilot.pause()
+            assert isinstance(app.screen, EditorScreen), "the first captions' restore question came up"
+            assert app.screen.path == other

@@ -20,7 +20,8 @@ from core import captions as caps
 from core.dataset import PrepareOptions, Recording, prepare
 from core.errors import InputError, JobError
 from core.evaluate import compare, diff_words, evaluate, push_model, reference_captions
-from core.report import BASELINE, FINE_TUNED, PROMPTED, Report, leaders, list_runs, load_report, write_report
+from core.report import BASELINE, FINE_TUNED, PROMPTED, Report, leaders, load_report, write_report
+from core.runs import finished_runs
 from core.train import TrainConfig, train
 from core.vocabulary import load_keywords
 from core.workspace import Workspace
@@ -130,8 +131,8 @@ def test_list_runs_newest_first_and_only_finished(tmp_path: Path) -> None:
         (tmp_path / name / "merged").mkdir(parents=True)
         os.utime(tmp_path / name / "merged", (mtime, mtime))
     (tmp_path / "unfinished" / "checkpoints").mkdir(parents=True)
-    assert [p.name for p in list_runs(tmp_path)] == ["new", "old"]
-    assert list_runs(tmp_path / "missing") == []
+    assert [p.name for p in finished_runs(tmp_path)] == ["new", "old"]
+    assert finished_runs(tmp_path / "missing") == []
 
 
 def test_report_reads_back_as_written(evaluated: Path, heldout: tuple[Path, Path]) -> None:
@@ -284,7 +285,7 @@ async def test_base_model_is_evaluated_before_any_run(untrained: Workspace) -> N
         assert "report in evaluations/base/" in status(screen)
         folder = untrained.base_evaluation_dir
         assert folder == untrained.root / "evaluations" / "base" and (folder / "report.json").is_file()
-        assert list_runs(untrained.runs_dir) == []  # not mistaken for a run
+        assert finished_runs(untrained.runs_dir) == []  # not mistaken for a run
         assert column(screen.query_one("#ev-overall", DataTable), 0) == [BASELINE, PROMPTED]
         assert screen.report is not None and screen.report.model == screen.report.base_model == "tiny.en"
         assert screen.variant == BASELINE and len(screen.comparisons()) == HELD_OUT_CUES

@@ -14,8 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from core.dataset import PrepareOptions, Recording, prepare
+from core.runs import running_pid, state
 from core.train import TrainConfig
-from core.train_process import running_pid
 from core.workspace import Workspace, sample_workspace
 from tests.tui_helpers import Tmux, app_command, app_env, running, wait_for
 from tui.app import WhisperTuiApp
@@ -152,7 +152,7 @@ def test_a_dropped_terminal_leaves_the_run_going(sample: Workspace, small_datase
             assert time.monotonic() < deadline, (run_dir / "train.log").read_text()[-2000:]
             time.sleep(0.5)
         app_pid, train_pid = terminal.pid(), running_pid(run_dir)
-        assert train_pid is not None and train_pid != app_pid
+        assert train_pid is not None and train_pid != app_pid and state(run_dir) == "running"
         terminal.close()  # kills the tmux server: SIGHUP to the app
         deadline = time.monotonic() + 30
         while running(app_pid):

@@ -19,6 +19,7 @@ from core.workspace import EngineCache, Workspace, find_workspace, is_workspace
 from tui.commands import ScreenActionsProvider
 from tui.keymap import keymap_path, load_keymap
 from tui.screens import SCREENS
+from tui.screens.base import OpenCaptions
 from tui.screens.dialogs import Choice, ChoiceModal
 
 
@@ -49,7 +50,6 @@ class WhisperTuiApp(App[int]):
         self.numbered_screens: dict[int, Screen] = {}
         self.current_number = 0
         self._jobs: dict[str, str] = {}
-        self._pending_captions: Path | None = None
         self._quitting = False
 
     def on_mount(self) -> None:
@@ -106,16 +106,12 @@ class WhisperTuiApp(App[int]):
         self.switch_mode(SCREENS[number].mode)
 
     def open_captions(self, path: Path) -> None:
-        """Show the editor (screen 2) with `path` open (it picks the path up when it resumes)."""
-        self._pending_captions = Path(path)
-        if self.current_number == 2 and 2 in self.numbered_screens:
-            self.numbered_screens[2].on_screen_resume()  # type: ignore[attr-defined]
-        else:
-            self.action_show_screen(2)
-
-    def take_pending_captions(self) -> Path | None:
-        pending, self._pending_captions = self._pending_captions, None
-        return pending
+        """Show the editor (screen 2) and send it an `OpenCaptions`: queued behind the ScreenResume that switching
+        posts (synchronously, in `switch_mode`), so the editor's own "open the first captions" on resume, which
+        waits for its queue, finds these open and stands down."""
+        self.action_show_screen(2)
+        if getattr(self.screen, "NUMBER", None) == 2:
+            self.screen.post_message(OpenCaptions(Path(path)))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

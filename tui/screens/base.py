@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, ProgressBar, Static
@@ -16,6 +18,14 @@ from tui.widgets.lines import Severity, StatusLine, TextLine
 
 if TYPE_CHECKING:
     from tui.app import WhisperTuiApp
+
+
+class OpenCaptions(Message):
+    """Open these captions in the editor (screen 2): what Fetch and Segments send it through `app.open_captions`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
 
 
 class ScreenTabs(Static):

@@ -32,7 +32,7 @@ from core.review import ReplaceAll, Review, compute_suggestions, find_next, new_
 from core.vocabulary import Suggestion
 from core.workspace import read_for_editing, set_aside_autosave
 from tui.jobs import JobEnded, JobEvent
-from tui.screens.base import WorkbenchScreen
+from tui.screens.base import OpenCaptions, WorkbenchScreen
 from tui.screens.dialogs import Choice, ChoiceModal
 from tui.widgets.cue_editor import CueEditor
 from tui.widgets.cue_table import CueTable
@@ -142,17 +142,24 @@ class EditorScreen(WorkbenchScreen):
         self.table.focus()
 
     def on_screen_resume(self) -> None:
-        pending = self.wapp.take_pending_captions()
-        if pending is not None:
-            self.open_captions(pending)
-        elif self.path is not None and self._changed_on_disk() and not self.unsaved():
+        if self.path is not None and self._changed_on_disk() and not self.unsaved():
             self._load(self.path, restore=False)  # e.g. drafted again on screen 1
         elif self.path is None and self._asking is None:
-            first = next((s.captions for s in self.workspace.sources() if s.captions is not None), None)
-            if first is None:
-                self.say("no captions in this workspace yet: fetch and transcribe on screen 1", "warning")
-            else:
-                self.open_captions(first)
+            self.call_later(self._open_first_captions)  # behind an OpenCaptions already queued (app.open_captions)
+
+    def _open_first_captions(self) -> None:
+        """Nothing asked for and nothing open: the workspace's first captions."""
+        if self.path is not None or self._asking is not None:
+            return
+        first = next((s.captions for s in self.workspace.sources() if s.captions is not None), None)
+        if first is None:
+            self.say("no captions in this workspace yet: fetch and transcribe on screen 1", "warning")
+        else:
+            self.open_captions(first)
+
+    @on(OpenCaptions)
+    def _open_asked_for(self, message: OpenCaptions) -> None:
+        self.open_captions(message.path)
 
     def on_unmount(self) -> None:
         self.player.stop()

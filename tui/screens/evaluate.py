@@ -31,13 +31,12 @@ from core.report import (
     FINE_TUNED,
     PROMPTED,
     Report,
-    evaluation_dir,
     keyword_table,
     leaders,
-    list_runs,
     load_report,
     overall_table,
 )
+from core.runs import MERGED, evaluation_dir, finished_runs
 from core.train import export_ct2
 from core.vocabulary import Keyword, find_keywords
 from core.workspace import Source
@@ -164,7 +163,7 @@ class EvaluateScreen(WorkbenchScreen):
     # -- layout
 
     def compose_body(self) -> ComposeResult:
-        runs = list_runs(self.workspace.runs_dir)
+        runs = finished_runs(self.workspace.runs_dir)
         sources = self.eval_sources()
         with Vertical(id="evaluate"):
             with Horizontal(id="ev-pickers"):
@@ -253,7 +252,7 @@ class EvaluateScreen(WorkbenchScreen):
     def action_refresh(self) -> None:
         """Re-read the runs and sources (a run finished training, captions were added) and the report."""
         target, stem = self.target(), self.query_one("#ev-set", Select).value
-        runs = list_runs(self.workspace.runs_dir)
+        runs = finished_runs(self.workspace.runs_dir)
         sources = self.eval_sources()
         run_select, set_select = self.query_one("#ev-run", Select), self.query_one("#ev-set", Select)
         run_select.set_options(self.run_options(runs))
@@ -276,7 +275,8 @@ class EvaluateScreen(WorkbenchScreen):
             except InputError as err:
                 self.say(str(err), "warning")
         else:
-            later = "" if target != BASE or list_runs(self.workspace.runs_dir) else " · no run yet: screen 4 trains one"
+            untrained = target == BASE and not finished_runs(self.workspace.runs_dir)
+            later = " · no run yet: screen 4 trains one" if untrained else ""
             self.say(f"{name} not evaluated yet: press e to score it on the selected set{later}")
         self.show_report(report)
         if report is not None:
@@ -444,7 +444,7 @@ class EvaluateScreen(WorkbenchScreen):
         run = self.run_dir()
         if run is None:
             self.say("export and push take a fine-tuned run: " + (
-                "pick one with m" if list_runs(self.workspace.runs_dir) else "train one on screen 4 first"),
+                "pick one with m" if finished_runs(self.workspace.runs_dir) else "train one on screen 4 first"),
                 "warning")
         return run
 
@@ -488,7 +488,7 @@ class EvaluateScreen(WorkbenchScreen):
             push.value = f"{self.workspace.name}-{run.name}".replace(" ", "-")
         self.query_one("#ev-push-row").display = True
         push.focus()
-        self.say(f"Enter pushes {self._shown_path(run / 'merged')}/ (and the evaluation report) to this private "
+        self.say(f"Enter pushes {self._shown_path(run / MERGED)}/ (and the evaluation report) to this private "
                  "Hub repo · Esc closes")
 
     @on(Input.Submitted, "#ev-push")

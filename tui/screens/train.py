@@ -21,9 +21,9 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, Sparkline
 from core import train_config
 from core.errors import WhisperTuiError
 from core.events import Done, Log, Metrics, Progress
-from core.runs import resumable
+from core.runs import finished, read_metrics, resumable, run_folders, running_pid, state
 from core.train_config import TrainConfig, run_config
-from core.train_process import TrainProcess, read_metrics, running_pid
+from core.train_process import TrainProcess
 from core.vocabulary import load_keywords
 from tui.jobs import JobEnded, JobEvent, progress_text
 from tui.screens.base import WorkbenchScreen
@@ -139,11 +139,7 @@ class TrainScreen(WorkbenchScreen):
 
     def runs(self) -> list[Path]:
         """Run folders, newest first."""
-        runs_dir = self.workspace.runs_dir
-        if not runs_dir.is_dir():
-            return []
-        return sorted((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
+        return run_folders(self.workspace.runs_dir)
 
     def _show_latest_run(self) -> None:
         for run_dir in self.runs():
@@ -156,9 +152,9 @@ class TrainScreen(WorkbenchScreen):
         runs = self.runs()
         if runs:
             self._load_history(runs[0])
-            finished = (runs[0] / "merged").is_dir()
-            state = "finished" if finished else "stopped: R resumes it"
-            self._set_label(1.0 if finished else 0.0, f"{runs[0].name}: {state}")
+            shown = {"stopped": "stopped: R resumes it", "failed": "ended before its first checkpoint"}
+            latest = state(runs[0])
+            self._set_label(1.0 if latest == "finished" else 0.0, f"{runs[0].name}: {shown.get(latest, latest)}")
             self.say(f"showing {runs[0].name} · s starts a new run with the settings above")
         else:
             self.say("no run yet · s starts one with the settings above (the dataset comes from screen 3)")
@@ -254,7 +250,7 @@ class TrainScreen(WorkbenchScreen):
         if self.job_name is not None:
             self.say("a run is already going", "warning")
             return
-        stopped = next((r for r in self.runs() if resumable(r) and not (r / "merged").is_dir()), None)
+        stopped = next((r for r in self.runs() if resumable(r) and not finished(r)), None)
         if stopped is None:
             self.say("no stopped run to resume", "warning")
             return
