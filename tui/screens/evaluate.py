@@ -129,26 +129,6 @@ class EvaluateScreen(WorkbenchScreen):
         Binding("r", "refresh", "Refresh", show=False, id="evaluate.refresh"),
         Binding("escape", "cancel_or_back", "Cancel job", id="evaluate.cancel"),
     ]
-    DEFAULT_CSS = """
-    #evaluate { padding: 0 1; height: 1fr; }
-    #ev-pickers { height: 1; }
-    #ev-pickers Label { width: auto; padding: 0 1 0 0; }
-    #ev-run { width: 30; margin-right: 2; }
-    #ev-set { width: 30; }
-    #ev-job { height: 1; }
-    #ev-progress { width: 30; }
-    #ev-job-label { width: 1fr; margin-left: 2; }
-    #ev-push-row { height: 1; display: none; }
-    #ev-push-row Label { width: auto; padding: 0 1 0 0; }
-    #ev-push { width: 1fr; }
-    #ev-caption { height: 1; margin-top: 1; text-style: bold; }
-    #ev-overall { height: auto; max-height: 8; }
-    #ev-lower { height: 1fr; margin-top: 1; }
-    #ev-keywords { width: 44; height: 1fr; }
-    #ev-diff-pane { width: 1fr; padding-left: 1; border-left: vkey $panel; }
-    #ev-diff-title, #ev-legend { height: 1; }
-    #ev-diff-scroll { height: 1fr; }
-    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -159,15 +159,6 @@ class SegmentsScreen(WorkbenchScreen):
         Binding("enter", "edit", "Edit captions", id="segments.edit"),
         Binding("escape", "cancel", "Cancel build", id="segments.cancel"),
     ]
-    DEFAULT_CSS = """
-    #segments { height: 1fr; }
-    #segment-totals, #segment-dataset { height: 1; padding: 0 1; }
-    #segment-totals { background: $boost; }
-    #segment-table { height: 1fr; }
-    #segment-job { height: 1; padding: 0 1; }
-    #segment-progress { width: 40; }
-    #segment-job-label { width: 1fr; margin-left: 2; }
-    """
 
     def __init__(self) -> None:
         super().__init__()

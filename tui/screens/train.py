@@ -77,22 +77,6 @@ class TrainScreen(WorkbenchScreen):
         Binding("escape", "focus_table", "Table", id="train.table", show=False),
         Binding("e", "evaluate", "Evaluate", id="train.evaluate"),
     ]
-    DEFAULT_CSS = """
-    #train { padding: 0 1; height: 1fr; }
-    #train-form { height: auto; }
-    .form-row { height: 1; margin-bottom: 1; }
-    .form-row Label { padding: 0 1 0 0; }
-    .form-row Input { margin-right: 2; }
-    #train-job { height: 1; }
-    #train-progress { width: 46; }
-    #train-label { width: 1fr; margin-left: 1; }
-    #train-main { height: 1fr; margin-top: 1; }
-    #train-rows { width: 72; }  /* the columns and a scrollbar */
-    #train-plots { width: 1fr; min-width: 24; padding-left: 1; }
-    #train-plots Sparkline { height: 3; margin-bottom: 1; }
-    #loss-title, #recall-title { height: 1; }
-    #train-best { height: 2; margin-top: 1; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
