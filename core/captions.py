@@ -40,6 +40,15 @@ Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
+class Recording:
+    """An audio file and the captions that transcribe it: the one idea behind a workspace source that has both
+    (`Source.recording`), `prepare`'s inputs and an evaluation set (`EvalSet`, a named one)."""
+
+    audio: Path
+    captions: Path
+
+
+@dataclass(frozen=True)
 class Word:
     """One word with its timing and the engine's probability (None when the engine gives none)."""
 

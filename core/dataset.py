@@ -27,6 +27,7 @@ import soundfile as sf
 
 from core import captions as caps
 from core.audio import SAMPLE_RATE, iter_windows, probe
+from core.captions import Recording
 from core.errors import InputError
 from core.events import QUIET, Done, Job, Log, Progress, library_bars_off
 from core.files import atomic_directory, atomic_write_text
@@ -41,14 +42,6 @@ _WINDOW_S = 10.0  # decode chunk handed from the reader thread
 _READ_AHEAD = 6  # chunks the reader may run ahead of the encoder
 _BATCH_ROWS = 32  # rows per Arrow record batch (about 30 MB of 30 s clips)
 _LATE_MS = 1000  # a cue may end this far past the decoded audio (encoder padding) before we call it a mismatch
-
-
-@dataclass(frozen=True)
-class Recording:
-    """An audio file and the captions that transcribe it."""
-
-    audio: Path
-    captions: Path
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from core.captions import Recording
 from core.errors import InputError
 from core.events import QUIET, Job
 from core.vocabulary import Keyword, find_keywords
 from core.workspace import Workspace
 
 if TYPE_CHECKING:  # core.dataset is imported where it is used: start-up does not need soundfile & co.
-    from core.dataset import PrepareOptions, PrepareResult, Recording, SourcePlan
+    from core.dataset import PrepareOptions, PrepareResult, SourcePlan
     from core.segments import Segment
 
 _PROBLEM_FLAGS = {"too_long": "too long", "no_text": "no text", "bad_times": "bad time", "past_end": "past end",
@@ -132,7 +133,7 @@ def plan_dataset(workspace: Workspace, views: bool | None = None) -> DatasetPlan
     A source whose captions cannot be used (unreadable, too few cues to hold some out, no audio file) is an
     error entry, so the others still show; building refuses until it is fixed or skipped.
     """
-    from core.dataset import PrepareOptions, Recording, plan_training, plan_validation
+    from core.dataset import PrepareOptions, plan_training, plan_validation
 
     options = PrepareOptions() if views is None else PrepareOptions(views=views)
     views = options.views
@@ -168,7 +169,7 @@ def plan_dataset(workspace: Workspace, views: bool | None = None) -> DatasetPlan
             entries.append(_source_entry(source.stem, message, "2nd val", "error"))
             errors.append(message)
             continue
-        recording = Recording(source.audio, source.captions)
+        recording = source.recording
         try:
             source_plan = plan_training(recording, options, hold) if role == "train" else plan_validation(
                 recording, options)

@@ -23,7 +23,7 @@ import numpy as np
 
 from core import audio as audio_io
 from core import captions as caps
-from core.captions import Captions, Cue
+from core.captions import Captions, Cue, Recording
 from core.errors import InputError
 from core.events import QUIET, Done, Job, Progress
 from core.languages import is_english
@@ -136,11 +136,11 @@ class _Tally:
         self.job.check("evaluation cancelled")
 
 
-def _sets(audio: Path, captions: Path, controls: Iterable[EvalSet | tuple[Path, Path]]) -> tuple[EvalSet, ...]:
+def _sets(audio: Path, captions: Path, controls: Iterable[Recording | tuple[Path, Path]]) -> tuple[EvalSet, ...]:
     """The main set then the controls, each named after its captions file (made unique), files checked; paths made
     absolute, so the report in memory does not depend on the cwd either."""
     pairs = [(Path(audio), Path(captions))]
-    pairs += [(c.audio, c.captions) if isinstance(c, EvalSet) else (Path(c[0]), Path(c[1])) for c in controls]
+    pairs += [(c.audio, c.captions) if isinstance(c, Recording) else (Path(c[0]), Path(c[1])) for c in controls]
     sets: list[EvalSet] = []
     for audio_path, captions_path in pairs:
         for path, what in ((audio_path, "audio"), (captions_path, "captions")):
@@ -150,7 +150,7 @@ def _sets(audio: Path, captions: Path, controls: Iterable[EvalSet | tuple[Path, 
         while any(s.name == name for s in sets):
             n += 1
             name = f"{captions_path.stem}-{n}"
-        sets.append(EvalSet(name, audio_path.absolute(), captions_path.absolute()))
+        sets.append(EvalSet(audio_path.absolute(), captions_path.absolute(), name))
     return tuple(sets)
 
 
@@ -176,7 +176,7 @@ def resolve_run(spec: str | Path) -> tuple[str, str | None]:
 
 
 def evaluate(model: str | Path, audio: Path, captions: Path, keywords: Iterable[KeywordLike] = (),
-             baseline: str | None = None, controls: Iterable[EvalSet | tuple[Path, Path]] = (),
+             baseline: str | None = None, controls: Iterable[Recording | tuple[Path, Path]] = (),
              prompted: bool = True, mode: str = "cues", out_dir: Path | None = None,
              job: Job = QUIET, *, engine: str = "auto", batch_size: int = DEFAULT_BATCH,
              device: str = "auto", language: str | None = None, longform: bool = False) -> Report:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core import captions as caps
-from core.captions import Captions
+from core.captions import Captions, Recording
 from core.errors import InputError
 from core.files import atomic_write_text
 from core.repetition import is_loop
@@ -29,12 +29,10 @@ REPORT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class EvalSet:
-    """A recording with its reference captions; `name` labels its report column and its VTT files."""
+class EvalSet(Recording):
+    """A recording with its reference captions, named: `name` labels its report column and its VTT files."""
 
     name: str
-    audio: Path
-    captions: Path
 
 
 @dataclass(frozen=True)
@@ -333,7 +331,7 @@ def load_report(out_dir: Path) -> Report:
     if not isinstance(data, dict) or data.get("version") != REPORT_VERSION:
         raise InputError(f"{path}: not a version {REPORT_VERSION} evaluation report; evaluate again")
     try:
-        sets = [EvalSet(s["name"], _located(s["audio"], out_dir), _located(s["captions"], out_dir))
+        sets = [EvalSet(_located(s["audio"], out_dir), _located(s["captions"], out_dir), s["name"])
                 for s in (data["main"], *data["controls"])]
         variants = tuple(
             VariantResult(v["name"], v["model"], v["prompt"],

@@ -30,7 +30,7 @@ import tomli_w
 
 from core import captions as caps
 from core import editing
-from core.captions import Captions
+from core.captions import Captions, Recording
 from core.errors import InputError
 from core.events import QUIET, EventHandler, Job, Log, Progress, ignore
 from core.files import atomic_directory, atomic_write_text, ensure_writable_dir
@@ -96,6 +96,11 @@ class Source:
     captions: Path | None
     status: Status
     autosave: bool = False  # unsaved editor changes are waiting in the autosave sidecar
+
+    @property
+    def recording(self) -> Recording | None:
+        """Its audio and captions as one `Recording` (what prepare and evaluate take); None until it has both."""
+        return Recording(self.audio, self.captions) if self.audio and self.captions else None
 
 
 @dataclass

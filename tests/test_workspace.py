@@ -130,6 +130,9 @@ def test_sources_and_statuses(tmp_path: Path) -> None:
     assert by_stem["talk"].status == "fetched" and by_stem["talk"].captions is None
     assert by_stem["draft"].status == "transcribed" and by_stem["draft"].audio.name == "draft.wav"
     assert by_stem["orphan"].audio is None
+    # a source is a Recording (what prepare and evaluate take) once it has both halves
+    assert by_stem["draft"].recording == caps.Recording(by_stem["draft"].audio, by_stem["draft"].captions)
+    assert by_stem["talk"].recording is None and by_stem["orphan"].recording is None
     workspace.set_status("draft", "edited")
     assert ws.open_workspace(workspace.root).sources()[0].status == "edited"
     workspace.set_status("draft", "transcribed")
