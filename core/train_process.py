@@ -23,7 +23,7 @@ from core import train_config
 from core.errors import JobError
 from core.events import QUIET, Event, Job, Log, from_json
 from core.files import atomic_write_text
-from core.runs import EVENTS, LOG, MERGED, PID, REPORT, RUN_CONFIG, STOP_REQUEST, last_error, running_pid
+from core.runs import EVENTS, LOG, PID, REPORT, RUN_CONFIG, STOP_REQUEST, finished, last_error, running_pid
 from core.train_config import TrainConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -162,6 +162,6 @@ class TrainProcess:
             (self.run_dir / PID).unlink()
         code = self.process.wait() if self.process is not None else None
         if code is None:  # attached: judge by the files it left
-            code = 0 if (self.run_dir / REPORT).is_file() and (self.run_dir / MERGED).is_dir() else 130
+            code = 0 if (self.run_dir / REPORT).is_file() and finished(self.run_dir) else 130
         error = None if code in (0, 130) else (last_error(self.run_dir) or f"training exited with code {code}")
         return RunOutcome(self.run_dir, code, error)
