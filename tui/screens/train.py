@@ -126,14 +126,14 @@ class TrainScreen(WorkbenchScreen):
         return run_folders(self.workspace.runs_dir)
 
     def _show_latest_run(self) -> None:
-        for run_dir in self.runs():
+        runs = self.runs()
+        for run_dir in runs:
             if running_pid(run_dir) is not None:
                 self._load_history(run_dir)
                 process = TrainProcess.attach(run_dir)
                 if process is not None:
                     self._follow(process, f"following {run_dir.name} (still training)")
                 return
-        runs = self.runs()
         if runs:
             self._load_history(runs[0])
             shown = {"stopped": "stopped: R resumes it", "failed": "ended before its first checkpoint"}
