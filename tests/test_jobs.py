@@ -130,3 +130,53 @@ def test_follow_a_detached_job_leaves_the_run_going(tmp_path: Path) -> None:
     finally:
         process.process.kill()
         process.process.wait()
+
+
+# ---------------------------------------------------------------------------- the TUI's job runner
+
+
+@pytest.mark.anyio
+async def test_a_screen_sees_every_event_before_its_job_counts_as_ended() -> None:
+    """`job_name` turns None only after the screen's own `on_job_ended` ran, behind every event the job emitted:
+    a key pressed (or a test looking) at that moment sees the final status, not a log line still queued."""
+    from textual.app import App
+    from textual.screen import Screen
+
+    from tui.jobs import JobEnded, JobEvent, JobRunner
+
+    class Worksite(JobRunner, Screen):
+        status = ""
+        seen_at_end: list[str | None] = []
+
+        def on_job_event(self, message: JobEvent) -> None:
+            if isinstance(message.event, Log):
+                self.status = message.event.message
+
+        def on_job_ended(self, message: JobEnded) -> None:
+            self.seen_at_end.append(self.job_name)
+            self.status = f"{message.job}: {message.result}"
+
+    class Host(App):
+        def set_job_status(self, name: str, status: str | None) -> None:
+            pass
+
+        def on_mount(self) -> None:
+            self.push_screen(Worksite())
+
+    def chatty(job: Job) -> str:
+        for n in range(500):  # a burst at the very end, as a run's last lines come in one poll
+            job.emit(Log(f"line {n}"))
+        return "finished"
+
+    app = Host()
+    async with app.run_test() as pilot:
+        screen = app.screen
+        assert isinstance(screen, Worksite)
+        assert screen.start_job("chatty", chatty)
+        deadline = time.monotonic() + 60
+        while screen.job_name is not None:
+            assert time.monotonic() < deadline, "the job never ended"
+            await pilot.pause(0)
+        assert screen.status == "chatty: finished"
+        assert screen.seen_at_end == ["chatty"]  # the screen handled the end while the job was still its own
+        assert screen.start_job("chatty", chatty)  # and a new one starts at once

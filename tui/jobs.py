@@ -119,10 +119,16 @@ class JobRunner:
             self.app.call_from_thread(self._job_finished, ended)  # type: ignore[attr-defined]
 
     def _job_finished(self, ended: JobEnded) -> None:
-        """On the UI thread: clear the job, then let the screen's `on_job_ended` see it."""
-        self._job = None
+        """On the UI thread: clear the header, then queue the end behind the job's last events."""
         self.app.set_job_status(ended.job, None)  # type: ignore[attr-defined]
         self.post_message(ended)  # type: ignore[attr-defined]
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        """The job is over only once its end is shown: Textual calls this after the screen's own `on_job_ended`,
+        so whoever sees `job_name` become None (a key, a test) also sees the screen's final status, never a
+        late log line that was still queued."""
+        if self._job is not None and self._job[0] == message.job:
+            self._job = None
 
     def on_job_event(self, message: JobEvent) -> None:
         """The header's line for the job. Textual calls this for every screen, beside a screen's own
