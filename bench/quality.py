@@ -334,6 +334,38 @@ def tuning_table(base: dict) -> list[str]:
     return lines
 
 
+RECALL_SLACK = 0.02  # a recipe may give up this much mean tuning recall for less forgetting
+
+
+def _tuning_figures(runs: list[dict], base: dict) -> tuple[float, float, float]:
+    """Mean recall over the tuning keyword sets, and the mean and worst-seed ΔWER over its forgetting sets."""
+    names = part_names("tuning")
+    recall = statistics.fmean(r["tuning"][n]["recall"] for r in runs for n in names if n in KEYWORD_SETS)
+    deltas = {n: [r["tuning"][n]["wer"] - base["tuning"][n]["wer"] for r in runs] for n in names
+              if n not in KEYWORD_SETS}
+    return recall, statistics.fmean(statistics.fmean(d) for d in deltas.values()), max(max(d) for d in deltas.values())
+
+
+def tuning_verdicts(base: dict) -> list[str]:
+    """The rule that picks the defaults, applied to every recipe: it replaces them only with at least the defaults'
+    recall (less RECALL_SLACK) and less forgetting, on the mean and on the worst seed."""
+    kept = {name: [r for r in _kept_runs(name) if not unscored(r, "tuning")] for name in RECIPES}
+    if len(kept["defaults"]) < len(SEEDS):
+        return []
+    recall, mean, worst = _tuning_figures(kept["defaults"], base)
+    lines = [f"Choosing (tuning part only): a recipe replaces the defaults when its mean keyword recall is at least "
+             f"theirs less {RECALL_SLACK} and its ΔWER over the forgetting sets is lower both on the mean and on the "
+             f"worst seed. The defaults: recall {recall:.3f}, ΔWER mean {100 * mean:+.2f}, worst {100 * worst:+.1f}."]
+    for name, runs in kept.items():
+        if name == "defaults" or len(runs) < len(SEEDS):
+            continue
+        r, m, w = _tuning_figures(runs, base)
+        better = r >= recall - RECALL_SLACK and m < mean and w < worst
+        lines.append(f"- `{name}`: recall {r:.3f}, ΔWER mean {100 * m:+.2f}, worst {100 * w:+.1f}: "
+                     + ("replaces the defaults" if better else "kept out"))
+    return lines
+
+
 def _pipeline_cell(runs: list[dict]) -> str:
     """Per seed: the pipeline's WER in % (its chunk count)."""
     scored = [r["pipeline-tuning"] for r in runs if "pipeline-tuning" in r]
@@ -401,6 +433,8 @@ def write_results(parts: list[str]) -> None:
         + ", ".join(f"{name} {100 / base['test'][name]['words']:.1f}" for name in part_names("test")
                     if name not in KEYWORD_SETS and name in base.get("test", {}))
         + ". A bar of +1.0 point is about one word on the plain sets.",
+        "",
+        *tuning_verdicts(base),
         "",
         f"Long form: {TUNING_LONGFORM}'s recording transcribed whole with timestamps (transformers); in brackets the "
         "cues each seed wrote (the reference has "
