@@ -31,6 +31,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,6 @@ SYNTHETIC = {
     "tuning": {"espeak-klatt": "validation", "flite-slt": "tuning/flite", "plain": "tuning/plain"},
     "test": {"neural": "test/neural", "espeak": "test/espeak", "flite": "test/flite", "plain": "test/plain"},
 }
-GENERATED = {"tuning": ("plain-voices",), "test": ()}  # built here, by plain_voices()
 REAL = {"tuning": ("real-joe",), "test": ("real-cast", "real-asterisk", "real-librivox")}
 LONGFORM = "neural"  # the held-out recording re-transcribed whole
 TUNING_LONGFORM = "espeak-klatt"  # the same on the tuning part (recipes are compared on it, never on LONGFORM)
@@ -127,14 +127,18 @@ def plain_voices(folder: Path) -> tuple[Path, Path]:
     return audio, captions
 
 
+# sets built here: name → the function that builds it (once) into a folder and returns (audio, captions)
+GENERATED: dict[str, dict[str, Callable[[Path], tuple[Path, Path]]]] = {
+    "tuning": {"plain-voices": plain_voices}, "test": {}}
+
+
 def sets(part: str) -> dict[str, tuple[Path, Path]]:
     """(audio, captions) of each set of a part; the real speech is built once into bench/work/quality/sets."""
     from tests.human_speech import real_speech_sets
 
     out = {name: (SAMPLE_DATA / f"{stem}.mp3", SAMPLE_DATA / f"{stem}.vtt") for name, stem in SYNTHETIC[part].items()}
     folder = QUALITY / "sets"
-    if "plain-voices" in GENERATED[part]:
-        out["plain-voices"] = plain_voices(folder)
+    out.update({name: build_set(folder) for name, build_set in GENERATED[part].items()})
     if not all((folder / f"{name}.vtt").is_file() for names in REAL.values() for name in names):
         real_speech_sets(folder)
     out.update({name: (folder / f"{name}.wav", folder / f"{name}.vtt") for name in REAL[part]})
@@ -304,6 +308,11 @@ def _kept_runs(recipe: str) -> list[dict]:
     return [r for r in runs if "train_s" in r]
 
 
+def _tuning_runs(recipe: str) -> list[dict]:
+    """A recipe's kept runs scored on every tuning set."""
+    return [r for r in _kept_runs(recipe) if not unscored(r, "tuning")]
+
+
 def tuning_table(base: dict) -> list[str]:
     names = part_names("tuning")
     header = ["recipe", "seeds", "train s"] + [f"{n} recall" for n in names if n in KEYWORD_SETS] + \
@@ -318,7 +327,7 @@ def tuning_table(base: dict) -> list[str]:
         [f"{100 * tuning[n]['wer']:.1f} % WER" for n in names if n not in KEYWORD_SETS]) + " |")
     earlier = sorted(p.name for p in (QUALITY / "runs").glob("*") if p.is_dir() and p.name not in RECIPES)
     for name in [*earlier, *RECIPES]:
-        runs = [r for r in _kept_runs(name) if not unscored(r, "tuning")]
+        runs = _tuning_runs(name)
         if not runs:
             continue
         label = f"**{name}**" if name == "defaults" else name if name in RECIPES else \
@@ -351,7 +360,7 @@ def _tuning_figures(runs: list[dict], base: dict) -> tuple[float, float, float]:
 def tuning_verdicts(base: dict) -> list[str]:
     """The rule that picks the defaults, applied to every recipe: it replaces them only with at least the defaults'
     recall (less RECALL_SLACK) and less forgetting, on the mean and on the worst seed."""
-    kept = {name: [r for r in _kept_runs(name) if not unscored(r, "tuning")] for name in RECIPES}
+    kept = {name: _tuning_runs(name) for name in RECIPES}
     if len(kept["defaults"]) < len(SEEDS):
         return []
     recall, mean, worst = _tuning_figures(kept["defaults"], base)
@@ -413,6 +422,19 @@ def test_table(base: dict, recipe: str = "defaults") -> tuple[list[str], list[st
     return lines, verdicts
 
 
+def resolution(base: dict) -> str:
+    """What one word is worth, in WER points, on each forgetting set the base model was scored on."""
+    def per_word(part: str) -> str:
+        return ", ".join(f"{name} {100 / base[part][name]['words']:.1f}" for name in part_names(part)
+                         if name not in KEYWORD_SETS)
+
+    text = f"Resolution: one word more or less moves a set's WER by 100 ÷ its words in points: {per_word('tuning')}"
+    if "test" in base:
+        text += (f" on the tuning part; {per_word('test')} on the test part, where the bar of +1.0 point is "
+                 f"{base['test']['plain']['words'] / 100:.1f} words on plain")
+    return text + "."
+
+
 def write_results(parts: list[str]) -> None:
     base = load_json(QUALITY / "base.json")
     body = [
@@ -428,13 +450,7 @@ def write_results(parts: list[str]) -> None:
         "",
         *tuning_table(base),
         "",
-        "Resolution: one word more or less moves a set's WER by 100 ÷ its words in points: "
-        + ", ".join(f"{name} {100 / base['tuning'][name]['words']:.1f}" for name in part_names("tuning")
-                    if name not in KEYWORD_SETS)
-        + " on the tuning part; on the test part "
-        + ", ".join(f"{name} {100 / base['test'][name]['words']:.1f}" for name in part_names("test")
-                    if name not in KEYWORD_SETS and name in base.get("test", {}))
-        + ". A bar of +1.0 point is about one word on the plain sets.",
+        resolution(base),
         "",
         *tuning_verdicts(base),
         "",

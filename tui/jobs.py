@@ -127,8 +127,7 @@ class JobRunner:
         """The job is over only once its end is shown: Textual calls this after the screen's own `on_job_ended`,
         so whoever sees `job_name` become None (a key, a test) also sees the screen's final status, never a
         late log line that was still queued."""
-        if self._job is not None and self._job[0] == message.job:
-            self._job = None
+        self._job = None
 
     def on_job_event(self, message: JobEvent) -> None:
         """The header's line for the job. Textual calls this for every screen, beside a screen's own
