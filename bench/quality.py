@@ -99,6 +99,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            train=("--distill", "0.6")),
     Recipe("epochs-4", "one pass fewer (64 steps instead of 80): the best checkpoint often comes before the last",
            train=("--epochs", "4")),
+    Recipe("speeds-wide", "speed views 0.85/1.0/1.15 instead of 0.9/1.0/1.1: the same cost, more pitch and pace "
+                          "spread between the copies of one recording's voices", train=("--speeds", "0.85,1.0,1.15")),
+    Recipe("warps", "every speed copy also at vocal-tract warps 0.9/1.0/1.1 (9 views of each row, the spectrum moved "
+                    "without the pace), for the same 80 steps: 5/3 passes, evaluated every 16 steps",
+           train=("--warps", "0.9,1.0,1.1", "--epochs", "1.6667", "--eval-every", "16")),
 )}
 
 

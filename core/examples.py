@@ -36,6 +36,42 @@ def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
     return resample_poly(samples, up, down).astype(np.float32)
 
 
+def warp_mel(features, factor: float, centres: np.ndarray):
+    """Vocal-tract length perturbation on log-mel features ([..., n_mels, frames]): the spectrum stretched by
+    `factor` along frequency (formants and harmonics move, the pace does not), each mel band reading the band at its
+    centre frequency ÷ factor; bands that would read above the top are set to the floor. Speed copies move pitch,
+    formants and pace together; this moves the voice alone, so the copies sound like more speakers."""
+    if factor == 1.0:
+        return features
+    import torch
+
+    source = np.interp(centres / factor, centres, np.arange(len(centres)))
+    low = np.clip(np.floor(source).astype(int), 0, len(centres) - 2)
+    share = torch.tensor(source - low, dtype=features.dtype).unsqueeze(-1)
+    low_t = torch.from_numpy(low)
+    warped = features[..., low_t, :] * (1 - share) + features[..., low_t + 1, :] * share
+    above = torch.from_numpy(centres / factor > centres[-1])
+    floor = features.amin(dim=(-2, -1), keepdim=True).expand_as(warped)
+    return torch.where(above.unsqueeze(-1), floor, warped)
+
+
+def mel_centres(mel_filters) -> np.ndarray:
+    """Each mel band's centre frequency in Hz (the weighted mean of its triangle over the FFT bins)."""
+    filters = np.asarray(mel_filters, dtype=np.float64)  # [fft bins, mels]
+    hz = np.linspace(0, SAMPLE_RATE / 2, filters.shape[0])
+    return (filters * hz[:, None]).sum(0) / filters.sum(0)
+
+
+def views(speeds: Sequence[float], warps: Sequence[float] = (1.0,)) -> tuple[tuple[float, float], ...]:
+    """Every (speed, warp) pair: the copies each training row is learnt in."""
+    return tuple((speed, warp) for speed in speeds for warp in warps)
+
+
+def view_key(warp: float) -> str:
+    """What a warp adds to a clip's cache keys (nothing at 1.0, so caches made before warps existed still hold)."""
+    return "" if warp == 1.0 else f" warp {warp:g}"
+
+
 @dataclass(frozen=True)
 class Example:
     """One training or validation item: model input (log-mel or cached encoder output), label ids, and
@@ -57,16 +93,18 @@ class Encoder:
         self.processor, self.model, self.device, self.batch_size = processor, model, device, batch_size
         self.cache = cache
 
-    def features(self, clips: Sequence[np.ndarray]):
-        return self.processor.feature_extractor(list(clips), sampling_rate=SAMPLE_RATE,
-                                                return_tensors="pt").input_features
+    def features(self, clips: Sequence[np.ndarray], warp: float = 1.0):
+        extractor = self.processor.feature_extractor
+        features = extractor(list(clips), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        return warp_mel(features, warp, mel_centres(extractor.mel_filters)) if warp != 1.0 else features
 
-    def encode(self, clips: Sequence[np.ndarray], on_batch=lambda n: None):
+    def encode(self, clips: Sequence[np.ndarray], on_batch=lambda n: None, warp: float = 1.0):
         import torch
 
         if not clips:
             return torch.empty(0)
-        keys = [audio_key(clip) for clip in clips] if self.cache is not None else [None] * len(clips)
+        keys = [audio_key(clip, view_key(warp).lstrip()) for clip in clips] if self.cache is not None else \
+            [None] * len(clips)
         outputs: list = [None] * len(clips)
         for i, key in enumerate(keys):
             found = self.cache.array(key) if key is not None else None
@@ -79,7 +117,7 @@ class Encoder:
         with torch.inference_mode():
             for first in range(0, len(todo), self.batch_size):
                 rows = todo[first:first + self.batch_size]
-                batch = self.features([clips[i] for i in rows]).to(self.device, self.model.dtype)
+                batch = self.features([clips[i] for i in rows], warp).to(self.device, self.model.dtype)
                 encoded = encoder(batch).last_hidden_state.float().cpu()
                 for row, i in enumerate(rows):
                     outputs[i] = encoded[row]
@@ -171,25 +209,26 @@ class Collator:
 
 
 class RowExamples:
-    """Every row at every speed, as a sequence of Examples built on access: index k is row k // len(speeds) at
-    speeds[k % len(speeds)], the order the Trainer's sampler shuffles. A row's target is its text, or the base
-    model's timed segments (learnt with timestamps, rescaled to the speed)."""
+    """Every row in every view (speed, warp), as a sequence of Examples built on access: index k is row
+    k // len(views) in views[k % len(views)], the order the Trainer's sampler shuffles. A row's target is its text,
+    or the base model's timed segments (learnt with timestamps, rescaled to the speed)."""
 
     def __init__(self, rows: Sequence[tuple[np.ndarray, object]], speeds: Sequence[float], tokenizer,
-                 encoder: Encoder, cached: bool, keywords: Sequence[Keyword] = (), teacher: Teacher | None = None):
-        self.rows, self.speeds, self.tokenizer = rows, tuple(speeds), tokenizer
+                 encoder: Encoder, cached: bool, keywords: Sequence[Keyword] = (), teacher: Teacher | None = None,
+                 warps: Sequence[float] = (1.0,)):
+        self.rows, self.views, self.tokenizer = rows, views(speeds, warps), tokenizer
         self.encoder, self.cached, self.keywords, self.teacher = encoder, cached, tuple(keywords), teacher
         self.built = 0  # examples made by this process (each rank counts its own shard)
 
     def __len__(self) -> int:
-        return len(self.rows) * len(self.speeds)
+        return len(self.rows) * len(self.views)
 
     def lengths(self) -> list[int]:
         """Each example's transcript length in characters, without decoding any audio: what batching by length
         sorts on (a row's label length follows its text; its input is one 30 s window whatever it lasts)."""
         texts = self.rows.texts() if hasattr(self.rows, "texts") else [target for _, target in self.rows]
         sizes = [len(t) if isinstance(t, str) else sum(len(text) for _, _, text in t) for t in texts]
-        return [size for size in sizes for _ in self.speeds]
+        return [size for size in sizes for _ in self.views]
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -197,10 +236,10 @@ class RowExamples:
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         index %= len(self)
-        samples, target = self.rows[index // len(self.speeds)]
-        factor = self.speeds[index % len(self.speeds)]
+        samples, target = self.rows[index // len(self.views)]
+        factor, warp = self.views[index % len(self.views)]
         clip = speed_perturb(samples, factor)
-        inputs = self.encoder.encode([clip])[0] if self.cached else self.encoder.features([clip])[0]
+        inputs = self.encoder.encode([clip], warp=warp)[0] if self.cached else self.encoder.features([clip], warp)[0]
         if isinstance(target, str):
             ids, mask = label_ids(self.tokenizer, target, self.keywords)
             example = Example(inputs, ids, target, mask)
@@ -208,7 +247,7 @@ class RowExamples:
             example = Example(inputs, timestamped_label_ids(self.tokenizer, target, factor),
                               " ".join(text for _, _, text in target))
         self.built += 1
-        return self.teacher.attach(example, clip) if self.teacher is not None else example
+        return self.teacher.attach(example, clip, warp) if self.teacher is not None else example
 
 
 class TableRows:
@@ -247,10 +286,11 @@ class Teacher:
         self.adapters = hasattr(model, "disable_adapter")
         self.kept: dict[str, np.ndarray] = {}
 
-    def attach(self, example: Example, clip: np.ndarray) -> Example:
+    def attach(self, example: Example, clip: np.ndarray, warp: float = 1.0) -> Example:
         import torch
 
-        key = audio_key(clip, f"teacher {self.k} {self.text_vocab} " + ",".join(map(str, example.labels)))
+        key = audio_key(clip, f"teacher {self.k} {self.text_vocab} " + ",".join(map(str, example.labels)) +
+                        view_key(warp))
         found = self.kept.get(key)
         if found is None and self.cache is not None:
             found = self.cache.array(key)

@@ -447,13 +447,15 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
     collate = Collator(config.caches_encoder)
     text_vocab = first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
     teacher = Teacher(model, device, text_vocab, collate, cache) if config.distill > 0 else None
-    job.emit(Log(f"{len(data.train)} training rows × {len(config.speeds)} speeds, {len(data.validation)} validation "
+    copies = f"{len(config.speeds)} speeds" + (f" × {len(config.warps)} warps" if config.warps != (1.0,) else "")
+    job.emit(Log(f"{len(data.train)} training rows × {copies}, {len(data.validation)} validation "
                  f"rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as training "
                  f"reads them (disk cache: {cache.folder})"))
 
     def examples(rows, speeds=config.speeds, keywords=config.keywords, distilled=False) -> RowExamples:
+        """Training rows (distilled) in every view; validation and guard rows unwarped."""
         return RowExamples(rows, speeds, tokenizer, encoder, config.caches_encoder, keywords,
-                           teacher if distilled else None)
+                           teacher if distilled else None, warps=config.warps if distilled else (1.0,))
 
     train_parts = [examples(TableRows(data.train), distilled=True)]
     guard_examples: Sequence[Example] = []

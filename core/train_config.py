@@ -95,6 +95,9 @@ class TrainConfig:
                                 choices=LORA_LAYERS)
     full_finetune: bool = _setting(False, "--full-finetune", "train all weights instead of LoRA")
     speeds: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--speeds", "speed perturbation factors, comma-separated")
+    warps: tuple[float, ...] = _setting((1.0,), "--warps", "vocal-tract warps of the spectrum (formants and pitch "
+                                        "move, pace does not), comma-separated; each row is learnt at every speed × "
+                                        "warp")
     other_weight: float = _setting(1.0, "--other-weight",
                                    "loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
     distill: float = _setting(0.3, "--distill", "weight of a KL term that keeps non-keyword tokens close to the "
@@ -151,6 +154,8 @@ class TrainConfig:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
             raise InputError("speed factors must lie between 0.5 and 2.0")
+        if not self.warps or any(not 0.7 <= w <= 1.3 for w in self.warps):
+            raise InputError("warp factors must lie between 0.7 and 1.3")
         if self.guard < 0:
             raise InputError("the guard (drift allowed on held-out real speech) must be ≥ 0")
         if self.deepspeed is not None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.audio import load_audio
 from core.encoded_cache import EncodedCache, audio_key, model_key
-from core.examples import Encoder, speed_perturb
+from core.examples import Encoder, RowExamples, mel_centres, speed_perturb, views, warp_mel
 from tests.tui_helpers import SAMPLES
 
 
@@ -51,4 +51,35 @@ def test_the_encoder_reads_its_cache_the_second_time(tiny, tmp_path: Path) -> No
     reread = second.encode(clips)
     assert second.cache.hits == 2 and second.cache.misses == 0
     assert reread.shape == computed.shape == (2, 1500, 384) and bool((reread == computed).all())
+    warped = second.encode(clips, warp=1.1)  # another view of the same audio: its own keys, never the unwarped read
+    assert second.cache.misses == 2 and not bool(torch_close(warped, computed))
+    assert bool((second.encode(clips, warp=1.1) == warped).all()) and second.cache.hits == 4
     shutil.rmtree(tmp_path)
+
+
+def torch_close(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a, b, atol=1e-3)
+
+
+def test_a_warp_moves_the_voice_up_or_down_the_spectrum_and_keeps_the_pace() -> None:
+    """A 1 kHz tone warped by 1.2 peaks in the mel band of 1.2 kHz, in the same frames (pace unchanged)."""
+    from transformers import WhisperFeatureExtractor
+
+    extractor = WhisperFeatureExtractor()
+    centres = mel_centres(extractor.mel_filters)
+    tone = np.zeros(16000 * 2, dtype=np.float32)
+    tone[8000:24000] = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    features = extractor([tone], sampling_rate=16000, return_tensors="pt").input_features  # [1, 80, frames]
+    loudest = features[0, :, 60:140].mean(-1).argmax().item()
+    for factor in (0.8, 1.2):
+        warped = warp_mel(features, factor, centres)
+        band = warped[0, :, 60:140].mean(-1).argmax().item()
+        assert abs(centres[band] - 1000 * factor) < abs(centres[band] - centres[band - 1]) + 1, (factor, band)
+        assert warped.shape == features.shape
+        assert float(warped[0, :, :40].max()) < float(warped[0, :, 60:140].max()) - 0.5  # silence stays silent
+    assert abs(centres[loudest] - 1000) < 60
+    assert views((0.9, 1.1), (0.95, 1.0, 1.05)) == ((0.9, 0.95), (0.9, 1.0), (0.9, 1.05), (1.1, 0.95), (1.1, 1.0),
+                                                    (1.1, 1.05))
+    assert len(RowExamples([(tone, "a tone")], (0.9, 1.0), None, None, True, warps=(0.9, 1.1))) == 4

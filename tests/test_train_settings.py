@@ -41,7 +41,7 @@ def everything_changed(dataset: Path, output: Path, model: str = "base") -> Trai
     config = TrainConfig(
         dataset=dataset, output=output, model=model, keywords=tuple(load_keywords(SAMPLES / "keywords.txt")),
         epochs=3.0, learning_rate=5e-4, batch_size=2, lora_r=8, lora_alpha=16, lora_dropout=0.1,
-        target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05),
+        target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05), warps=(0.9, 1.1),
         other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3, warmup=1.0, seed=1,
         language="en", task="translate", resume=True, max_steps=6, device="cpu", precision="fp32",
         gradient_checkpointing=True, logging_steps=1, audio_column="audio", text_column="text", train_split="train",
@@ -103,6 +103,7 @@ def test_config_file_then_flags_override(tmp_path: Path) -> None:
     (["--lr", "fast"], "--lr: 'fast' is not a number"),
     (["--task", "summarize"], "invalid choice: 'summarize'"),
     (["--speeds", "3"], "speed factors must lie between 0.5 and 2.0"),
+    (["--warps", "1.5"], "warp factors must lie between 0.7 and 1.3"),
     (["--config", "nope.json"], "settings file not found: nope.json"),
     (["--deepspeed", "zero2"], "--deepspeed needs DeepSpeed, an optional dependency: pip install deepspeed"),
     (["--deepspeed", "ds.json"], "DeepSpeed config not found: ds.json (give 'zero2' or a JSON file)"),
