@@ -41,8 +41,9 @@ def everything_changed(dataset: Path, output: Path, model: str = "base") -> Trai
     config = TrainConfig(
         dataset=dataset, output=output, model=model, keywords=tuple(load_keywords(SAMPLES / "keywords.txt")),
         epochs=3.0, learning_rate=5e-4, batch_size=2, lora_r=8, lora_alpha=16, lora_dropout=0.1,
-        target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05), warps=(0.9, 1.1),
-        other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3, warmup=1.0, seed=1,
+        target_modules=("q_proj", "k_proj"), lora_layers="all", full_finetune=True, speeds=(0.95, 1.05),
+        warps=(0.9, 1.1), other_weight=0.9, distill=0.2, replay=False, guard=0.05, eval_every=2, save_total_limit=3,
+        warmup=1.0, seed=1,
         language="en", task="translate", resume=True, max_steps=6, device="cpu", precision="fp32",
         gradient_checkpointing=True, logging_steps=1, audio_column="audio", text_column="text", train_split="train",
         eval_split="validation", eval_rows=32, group_by_length=True, purpose="accent", language_token="de")
