@@ -101,9 +101,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            train=("--epochs", "4")),
     Recipe("speeds-wide", "speed views 0.85/1.0/1.15 instead of 0.9/1.0/1.1: the same cost, more pitch and pace "
                           "spread between the copies of one recording's voices", train=("--speeds", "0.85,1.0,1.15")),
-    Recipe("warps", "every speed copy also at vocal-tract warps 0.9/1.0/1.1 (9 views of each row, the spectrum moved "
-                    "without the pace), for the same 80 steps: 5/3 passes, evaluated every 16 steps",
-           train=("--warps", "0.9,1.0,1.1", "--epochs", "1.6667", "--eval-every", "16")),
+    Recipe("warps", "vocal-tract warps 0.9/1.0/1.1 in turn (each pass hears every speed copy with its spectrum "
+                    "moved along frequency, the pace kept: more voices from one recording, at the same cost)",
+           train=("--warps", "0.9,1.0,1.1")),
 )}
 
 

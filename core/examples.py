@@ -62,11 +62,6 @@ def mel_centres(mel_filters) -> np.ndarray:
     return (filters * hz[:, None]).sum(0) / filters.sum(0)
 
 
-def views(speeds: Sequence[float], warps: Sequence[float] = (1.0,)) -> tuple[tuple[float, float], ...]:
-    """Every (speed, warp) pair: the copies each training row is learnt in."""
-    return tuple((speed, warp) for speed in speeds for warp in warps)
-
-
 def view_key(warp: float) -> str:
     """What a warp adds to a clip's cache keys (nothing at 1.0, so caches made before warps existed still hold)."""
     return "" if warp == 1.0 else f" warp {warp:g}"
@@ -209,26 +204,28 @@ class Collator:
 
 
 class RowExamples:
-    """Every row in every view (speed, warp), as a sequence of Examples built on access: index k is row
-    k // len(views) in views[k % len(views)], the order the Trainer's sampler shuffles. A row's target is its text,
-    or the base model's timed segments (learnt with timestamps, rescaled to the speed)."""
+    """Every row at every speed, as a sequence of Examples built on access: index k is row k // len(speeds) at
+    speeds[k % len(speeds)], the order the Trainer's sampler shuffles. Each read of an index takes the next warp in
+    turn, so the passes over the rows hear each copy at every warp while a pass costs what it did without warps. A
+    row's target is its text, or the base model's timed segments (learnt with timestamps, rescaled to the speed)."""
 
     def __init__(self, rows: Sequence[tuple[np.ndarray, object]], speeds: Sequence[float], tokenizer,
                  encoder: Encoder, cached: bool, keywords: Sequence[Keyword] = (), teacher: Teacher | None = None,
                  warps: Sequence[float] = (1.0,)):
-        self.rows, self.views, self.tokenizer = rows, views(speeds, warps), tokenizer
+        self.rows, self.speeds, self.warps, self.tokenizer = rows, tuple(speeds), tuple(warps), tokenizer
         self.encoder, self.cached, self.keywords, self.teacher = encoder, cached, tuple(keywords), teacher
+        self.reads = np.zeros(len(self) if len(self.warps) > 1 else 0, dtype=np.int64)  # per index, for the turn
         self.built = 0  # examples made by this process (each rank counts its own shard)
 
     def __len__(self) -> int:
-        return len(self.rows) * len(self.views)
+        return len(self.rows) * len(self.speeds)
 
     def lengths(self) -> list[int]:
         """Each example's transcript length in characters, without decoding any audio: what batching by length
         sorts on (a row's label length follows its text; its input is one 30 s window whatever it lasts)."""
         texts = self.rows.texts() if hasattr(self.rows, "texts") else [target for _, target in self.rows]
         sizes = [len(t) if isinstance(t, str) else sum(len(text) for _, _, text in t) for t in texts]
-        return [size for size in sizes for _ in self.views]
+        return [size for size in sizes for _ in self.speeds]
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -236,8 +233,16 @@ class RowExamples:
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         index %= len(self)
-        samples, target = self.rows[index // len(self.views)]
-        factor, warp = self.views[index % len(self.views)]
+        warp = self.warps[0]
+        if len(self.warps) > 1:
+            warp = self.warps[self.reads[index] % len(self.warps)]
+            self.reads[index] += 1
+        return self.build(index, warp)
+
+    def build(self, index: int, warp: float = 1.0) -> Example:
+        """The example at `index` heard at `warp`."""
+        samples, target = self.rows[index // len(self.speeds)]
+        factor = self.speeds[index % len(self.speeds)]
         clip = speed_perturb(samples, factor)
         inputs = self.encoder.encode([clip], warp=warp)[0] if self.cached else self.encoder.features([clip], warp)[0]
         if isinstance(target, str):
@@ -302,10 +307,13 @@ class Teacher:
         return replace(example, teacher_ids=torch.from_numpy(found[:, :self.k]).long(),
                        teacher_logp=torch.from_numpy(found[:, self.k:]))
 
-    def fill(self, examples: Sequence[Example]) -> None:
-        """Compute every distribution now (before the first update), for a model with no adapters to switch off."""
-        for index in range(len(examples)):
-            examples[index]
+    def fill(self, parts: Sequence[RowExamples]) -> None:
+        """Compute every distribution now (before the first update), for a model with no adapters to switch off:
+        every example at every warp it will be read at."""
+        for part in parts:
+            for index in range(len(part)):
+                for warp in part.warps:
+                    part.build(index, warp)
 
     def _compute(self, example: Example) -> np.ndarray:
         import torch

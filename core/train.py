@@ -447,10 +447,10 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
     collate = Collator(config.caches_encoder)
     text_vocab = first_timestamp(tokenizer)  # the teacher and the distillation term both stop before it
     teacher = Teacher(model, device, text_vocab, collate, cache) if config.distill > 0 else None
-    copies = f"{len(config.speeds)} speeds" + (f" × {len(config.warps)} warps" if config.warps != (1.0,) else "")
-    job.emit(Log(f"{len(data.train)} training rows × {copies}, {len(data.validation)} validation "
-                 f"rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as training "
-                 f"reads them (disk cache: {cache.folder})"))
+    warps = f" (warps {', '.join(f'{w:g}' for w in config.warps)} in turn)" if len(config.warps) > 1 else ""
+    job.emit(Log(f"{len(data.train)} training rows × {len(config.speeds)} speeds{warps}, {len(data.validation)} "
+                 f"validation rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as "
+                 f"training reads them (disk cache: {cache.folder})"))
 
     def examples(rows, speeds=config.speeds, keywords=config.keywords, distilled=False) -> RowExamples:
         """Training rows (distilled) in every view; validation and guard rows unwarped."""
@@ -481,7 +481,7 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
     eval_examples = examples(TableRows(data.validation), speeds=config.speeds if few else (1.0,))
     if teacher is not None and not teacher.adapters:
         job.emit(Log("computing the base model's distributions for distillation (full fine-tune: before step 1)"))
-        teacher.fill(train_examples)
+        teacher.fill(train_parts)
         job.check(STOPPED_EARLY)
 
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
