@@ -84,26 +84,34 @@ class Recipe:
 EARLIER = {
     "defaults-v1": "views + replay + guard; checkpoints chosen on validation at one speed",
     "defaults-v2": "as v1, validation at the three training speeds; every replay row without timestamps",
+    "warps-distill": "`--warps 0.9,1.0,1.1 --distill 0.6` over the defaults of then (the recipe that replaced them: "
+                     "these are now the defaults)",
+    "warps-grid": "the defaults with every speed copy at warps 0.9/1.0/1.1 (9 copies of each row, `--warps "
+                  "0.9,1.0,1.1` when warps multiplied the copies), 5/3 passes (the same 80 steps), evaluated every 16",
 }
 
+BEFORE_WARPS = ("--warps", "1.0", "--distill", "0.3")  # the defaults until warps-distill replaced them
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("defaults", "the defaults: `prepare` + `train` with no flags"),
+    Recipe("defaults-before", "the defaults before warps-distill replaced them: no warps, distillation 0.3",
+           train=BEFORE_WARPS),
     Recipe("anchored", "non-keyword tokens learnt at 0.3 weight and pulled to the base model at full weight: "
                        "the captions' wording of ordinary words should not move the model",
-           train=("--other-weight", "0.3", "--distill", "1.0")),
+           train=(*BEFORE_WARPS, "--other-weight", "0.3", "--distill", "1.0")),
     Recipe("anchored-wide", "anchored, with speed views 0.8–1.2: more pitch and pace variety from one recording",
-           train=("--other-weight", "0.3", "--distill", "1.0", "--speeds", "0.8,0.9,1.0,1.1,1.2")),
+           train=(*BEFORE_WARPS, "--other-weight", "0.3", "--distill", "1.0", "--speeds", "0.8,0.9,1.0,1.1,1.2")),
     Recipe("lr-half", "half the learning rate (5e-4): smaller steps move the decoder less on speech it was not "
-                      "trained on", train=("--lr", "5e-4")),
+                      "trained on", train=(*BEFORE_WARPS, "--lr", "5e-4")),
     Recipe("distill-0.6", "twice the pull of the base model's distributions on non-keyword tokens",
-           train=("--distill", "0.6")),
+           train=(*BEFORE_WARPS, "--distill", "0.6")),
     Recipe("epochs-4", "one pass fewer (64 steps instead of 80): the best checkpoint often comes before the last",
-           train=("--epochs", "4")),
+           train=(*BEFORE_WARPS, "--epochs", "4")),
     Recipe("speeds-wide", "speed views 0.85/1.0/1.15 instead of 0.9/1.0/1.1: the same cost, more pitch and pace "
-                          "spread between the copies of one recording's voices", train=("--speeds", "0.85,1.0,1.15")),
+                          "spread between the copies of one recording's voices",
+           train=(*BEFORE_WARPS, "--speeds", "0.85,1.0,1.15")),
     Recipe("warps", "vocal-tract warps 0.9/1.0/1.1 in turn (each pass hears every speed copy with its spectrum "
                     "moved along frequency, the pace kept: more voices from one recording, at the same cost)",
-           train=("--warps", "0.9,1.0,1.1")),
+           train=("--warps", "0.9,1.0,1.1", "--distill", "0.3")),
 )}
 
 

@@ -30,8 +30,8 @@ PURPOSES = ("words", "accent", "language")
 # distillation), since the base model's wording is what is wrong. Measured in bench/RESULTS.md, "Purposes".
 PURPOSE_SETTINGS: dict[str, dict[str, Any]] = {
     "words": {},
-    "accent": {"lora_layers": "all", "distill": 0.0},
-    "language": {"lora_layers": "all", "distill": 0.0},
+    "accent": {"lora_layers": "all", "distill": 0.0, "warps": (1.0,)},
+    "language": {"lora_layers": "all", "distill": 0.0, "warps": (1.0,)},
 }
 LORA_LAYERS = ("decoder", "all")
 TASKS = ("transcribe", "translate")
@@ -95,12 +95,12 @@ class TrainConfig:
                                 choices=LORA_LAYERS)
     full_finetune: bool = _setting(False, "--full-finetune", "train all weights instead of LoRA")
     speeds: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--speeds", "speed perturbation factors, comma-separated")
-    warps: tuple[float, ...] = _setting((1.0,), "--warps", "vocal-tract warps of the spectrum (formants and pitch "
+    warps: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--warps", "vocal-tract warps of the spectrum (formants and pitch "
                                         "move, pace does not), comma-separated: each pass over the rows hears every "
                                         "speed copy at the next warp in turn")
     other_weight: float = _setting(1.0, "--other-weight",
                                    "loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
-    distill: float = _setting(0.3, "--distill", "weight of a KL term that keeps non-keyword tokens close to the "
+    distill: float = _setting(0.6, "--distill", "weight of a KL term that keeps non-keyword tokens close to the "
                                                 "base model")
     replay: bool = _setting(True, "--replay", "mix in the bundled real speech (core/data/replay), labelled by the "
                                               "base model, so ordinary speech keeps working (English models)")
