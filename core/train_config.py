@@ -95,9 +95,10 @@ class TrainConfig:
                                 choices=LORA_LAYERS)
     full_finetune: bool = _setting(False, "--full-finetune", "train all weights instead of LoRA")
     speeds: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--speeds", "speed perturbation factors, comma-separated")
-    warps: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--warps", "vocal-tract warps of the spectrum (formants and pitch "
-                                        "move, pace does not), comma-separated: each pass over the rows hears every "
-                                        "speed copy at the next warp in turn")
+    warps: tuple[float, ...] = _setting((0.9, 1.0, 1.1), "--warps",
+                                        "vocal-tract warps of the spectrum (formants and pitch move, pace does not), "
+                                        "comma-separated: each pass over the rows hears every speed copy at the next "
+                                        "warp in turn")
     other_weight: float = _setting(1.0, "--other-weight",
                                    "loss weight of tokens outside keywords, 0-1 (keyword tokens weigh 1)")
     distill: float = _setting(0.6, "--distill", "weight of a KL term that keeps non-keyword tokens close to the "
