@@ -205,16 +205,17 @@ class Collator:
 
 class RowExamples:
     """Every row at every speed, as a sequence of Examples built on access: index k is row k // len(speeds) at
-    speeds[k % len(speeds)], the order the Trainer's sampler shuffles. Each read of an index takes the next warp in
-    turn, so the passes over the rows hear each copy at every warp while a pass costs what it did without warps. A
-    row's target is its text, or the base model's timed segments (learnt with timestamps, rescaled to the speed)."""
+    speeds[k % len(speeds)], the order the Trainer's sampler shuffles. Pass p over the rows hears every copy at
+    warps[p % len(warps)] (`WarpTurns` sets the pass from the Trainer's epoch, so a resumed run hears what the
+    uninterrupted one did), and a pass costs what it did without warps. A row's target is its text, or the base
+    model's timed segments (learnt with timestamps, rescaled to the speed)."""
 
     def __init__(self, rows: Sequence[tuple[np.ndarray, object]], speeds: Sequence[float], tokenizer,
                  encoder: Encoder, cached: bool, keywords: Sequence[Keyword] = (), teacher: Teacher | None = None,
                  warps: Sequence[float] = (1.0,)):
         self.rows, self.speeds, self.warps, self.tokenizer = rows, tuple(speeds), tuple(warps), tokenizer
         self.encoder, self.cached, self.keywords, self.teacher = encoder, cached, tuple(keywords), teacher
-        self.reads = np.zeros(len(self) if len(self.warps) > 1 else 0, dtype=np.int64)  # per index, for the turn
+        self.pass_index = 0  # which pass over the rows this is: it picks the warp
         self.built = 0  # examples made by this process (each rank counts its own shard)
 
     def __len__(self) -> int:
@@ -233,11 +234,7 @@ class RowExamples:
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         index %= len(self)
-        warp = self.warps[0]
-        if len(self.warps) > 1:
-            warp = self.warps[self.reads[index] % len(self.warps)]
-            self.reads[index] += 1
-        return self.build(index, warp)
+        return self.build(index, self.warps[self.pass_index % len(self.warps)])
 
     def build(self, index: int, warp: float = 1.0) -> Example:
         """The example at `index` heard at `warp`."""
@@ -253,6 +250,19 @@ class RowExamples:
                               " ".join(text for _, _, text in target))
         self.built += 1
         return self.teacher.attach(example, clip, warp) if self.teacher is not None else example
+
+
+class WarpTurns:
+    """A Trainer callback: at the start of each pass over the rows, tells the examples which pass it is (the
+    Trainer's epoch, whole passes only, which a resumed run restores with its checkpoint)."""
+
+    def __init__(self, parts: Sequence[RowExamples]) -> None:
+        self.parts = parts
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        for part in self.parts:
+            part.pass_index = int(state.epoch + 1e-6)  # 2.0 after two whole passes, 1.25 in the second
+        return control
 
 
 class TableRows:

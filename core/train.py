@@ -37,6 +37,7 @@ from core.examples import (
     TableRows,
     Teacher,
     TimedSegments,
+    WarpTurns,
     first_timestamp,
     labelled,
 )
@@ -533,7 +534,7 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
         eval_examples=eval_examples, tokenizer=tokenizer, keywords=config.keywords,
         english=not resolved.multilingual or is_english(config.language),
         generate_kwargs=_generate_kwargs(resolved, config),
-        callbacks=[callback(events), callback(DivergenceGuard()),
+        callbacks=[callback(events), callback(DivergenceGuard()), callback(WarpTurns(train_parts)),
                    *([callback(ResumeLearningRate(config.learning_rate, job.emit))] if resume_from else [])],
         other_weight=config.other_weight, distill=config.distill, text_vocab=text_vocab,
         guard_examples=guard_examples, guard=config.guard, job=job, group_by_length=config.group_by_length,

@@ -166,6 +166,9 @@ def callback(obj):
         def on_train_begin(self, *a, **k):
             return getattr(obj, "on_train_begin", lambda *a, **k: None)(*a, **k)
 
+        def on_epoch_begin(self, *a, **k):
+            return getattr(obj, "on_epoch_begin", lambda *a, **k: None)(*a, **k)
+
     return Wrapped()
 
 

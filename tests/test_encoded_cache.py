@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from core.audio import load_audio
 from core.encoded_cache import EncodedCache, audio_key, model_key
-from core.examples import Encoder, RowExamples, mel_centres, speed_perturb, warp_mel
+from core.examples import Encoder, RowExamples, WarpTurns, mel_centres, speed_perturb, warp_mel
 from tests.tui_helpers import SAMPLES
 
 
@@ -83,7 +84,8 @@ def test_a_warp_moves_the_voice_up_or_down_the_spectrum_and_keeps_the_pace() -> 
 
 
 def test_each_pass_hears_a_row_at_the_next_warp(tiny) -> None:
-    """Warps cost no extra steps: the same index read again comes at the next warp, in turn."""
+    """Warps cost no extra steps: pass p over the rows hears every copy at warps[p % 3], and the pass comes from the
+    Trainer's epoch (so a resumed run, which restores it, hears what the uninterrupted one did)."""
     from transformers import WhisperProcessor
 
     processor = WhisperProcessor.from_pretrained(tiny.hf_dir)
@@ -91,6 +93,11 @@ def test_each_pass_hears_a_row_at_the_next_warp(tiny) -> None:
     rows = RowExamples([(clip, "Mixtral")], (1.0, 1.1), processor.tokenizer, Encoder(processor, None, "cpu"), False,
                        warps=(0.9, 1.0, 1.1))
     assert len(rows) == 2
-    reads = [rows[0].inputs for _ in range(4)]
+    turns, reads = WarpTurns([rows]), []
+    for epoch in (0.0, 1.0, 2.0, 3.0, 1.25):  # the last: a run resumed a quarter into its second pass
+        turns.on_epoch_begin(None, SimpleNamespace(epoch=epoch), None)
+        reads.append(rows[0].inputs)
+        assert bool((rows[0].inputs == reads[-1]).all())  # within a pass, the same warp every read
     assert all(not bool((reads[i] == reads[j]).all()) for i, j in ((0, 1), (1, 2), (0, 2)))
-    assert bool((reads[3] == reads[0]).all()) and bool((reads[1] == rows.build(0).inputs).all())
+    assert bool((reads[3] == reads[0]).all()) and bool((reads[4] == reads[1]).all())
+    assert bool((reads[1] == rows.build(0).inputs).all())  # pass 1: warp 1.0, the unwarped features
