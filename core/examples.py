@@ -12,6 +12,7 @@ torchrun each rank's sampler asks only for its own shard, so each rank encodes a
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -64,7 +65,7 @@ def mel_centres(mel_filters) -> np.ndarray:
 
 def view_key(warp: float) -> str:
     """What a warp adds to a clip's cache keys (nothing at 1.0, so caches made before warps existed still hold)."""
-    return "" if warp == 1.0 else f" warp {warp:g}"
+    return "" if warp == 1.0 else f"warp {warp:g}"
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,21 @@ class Encoder:
         self.processor, self.model, self.device, self.batch_size = processor, model, device, batch_size
         self.cache = cache
 
+    @functools.cached_property
+    def mel_centres(self) -> np.ndarray:
+        return mel_centres(self.processor.feature_extractor.mel_filters)
+
     def features(self, clips: Sequence[np.ndarray], warp: float = 1.0):
-        extractor = self.processor.feature_extractor
-        features = extractor(list(clips), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-        return warp_mel(features, warp, mel_centres(extractor.mel_filters)) if warp != 1.0 else features
+        features = self.processor.feature_extractor(list(clips), sampling_rate=SAMPLE_RATE,
+                                                    return_tensors="pt").input_features
+        return features if warp == 1.0 else warp_mel(features, warp, self.mel_centres)
 
     def encode(self, clips: Sequence[np.ndarray], on_batch=lambda n: None, warp: float = 1.0):
         import torch
 
         if not clips:
             return torch.empty(0)
-        keys = [audio_key(clip, view_key(warp).lstrip()) for clip in clips] if self.cache is not None else \
-            [None] * len(clips)
+        keys = [audio_key(clip, view_key(warp)) for clip in clips] if self.cache is not None else [None] * len(clips)
         outputs: list = [None] * len(clips)
         for i, key in enumerate(keys):
             found = self.cache.array(key) if key is not None else None
@@ -304,8 +308,8 @@ class Teacher:
     def attach(self, example: Example, clip: np.ndarray, warp: float = 1.0) -> Example:
         import torch
 
-        key = audio_key(clip, f"teacher {self.k} {self.text_vocab} " + ",".join(map(str, example.labels)) +
-                        view_key(warp))
+        settings = (f"teacher {self.k} {self.text_vocab} " + ",".join(map(str, example.labels)), view_key(warp))
+        key = audio_key(clip, " ".join(part for part in settings if part))
         found = self.kept.get(key)
         if found is None and self.cache is not None:
             found = self.cache.array(key)

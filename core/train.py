@@ -453,12 +453,12 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
                  f"validation rows; encoder {'cached' if config.caches_encoder else 'trained'}; examples are made as "
                  f"training reads them (disk cache: {cache.folder})"))
 
-    def examples(rows, speeds=config.speeds, keywords=config.keywords, distilled=False) -> RowExamples:
-        """Training rows (distilled) in every view; validation and guard rows unwarped."""
+    def examples(rows, speeds=config.speeds, keywords=config.keywords, training=False) -> RowExamples:
+        """Training rows are distilled and warped; validation and guard rows are neither."""
         return RowExamples(rows, speeds, tokenizer, encoder, config.caches_encoder, keywords,
-                           teacher if distilled else None, warps=config.warps if distilled else (1.0,))
+                           teacher if training else None, warps=config.warps if training else (1.0,))
 
-    train_parts = [examples(TableRows(data.train), distilled=True)]
+    train_parts = [examples(TableRows(data.train), training=True)]
     guard_examples: Sequence[Example] = []
     if config.replay and replay.applies(resolved.multilingual, config.language):
         speech = {role: replay.load(role) for role in replay.ROLES}
@@ -471,7 +471,7 @@ def train(config: TrainConfig, job: Job = QUIET) -> TrainResult:
         replay_rows = labelled(timed, base_segments(model, encoder, timed, kwargs)) + \
             labelled(plain, base_transcripts(model, encoder, plain, kwargs))
         guard_rows = labelled(speech["guard"], base_transcripts(model, encoder, speech["guard"], kwargs))
-        train_parts.append(examples(replay_rows, keywords=(), distilled=True))
+        train_parts.append(examples(replay_rows, keywords=(), training=True))
         guard_examples = examples(guard_rows, speeds=(1.0,), keywords=())
         job.check(STOPPED_EARLY)
     train_examples = ConcatDataset(train_parts)
